@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the pipeline and its tests need on a fresh Debian
+# (bookworm) machine of the `polyglot` kind. Idempotent: each step is skipped
+# when already done. It starts no service (see services.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+APT_PKGS=(clickhouse-server chromium chromium-driver rustc-web cargo-web rust-web-src
+          libstd-rust-web-dev rust-web-llvm lld-22 cmake build-essential curl wrk kcat brotli)
+
+apt_ok() { [ "$(dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -c 'install ok installed')" = "${#APT_PKGS[@]}" ]; }
+step apt "apt_ok && command -v chromium && command -v clickhouse-server" \
+  "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${APT_PKGS[*]}"
+
+# Genuine Apache Kafka (KRaft) from its Maven Central jars.
+step kafka-jars "ls $KAFKA_LIBS/kafka_2.13-*.jar" \
+  "mvn -q -f $RINGPATH_ROOT/infra/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$KAFKA_LIBS -DincludeScope=runtime"
+
+step wasm-bindgen-cli "$TOOLS_DIR/bin/wasm-bindgen --version | grep -q $WASM_BINDGEN_VERSION" \
+  "cargo install wasm-bindgen-cli --version =$WASM_BINDGEN_VERSION --root $TOOLS_DIR"
+
+step binaryen "$TOOLS_DIR/npm/node_modules/.bin/wasm-opt --version" \
+  "mkdir -p $TOOLS_DIR/npm && cd $TOOLS_DIR/npm && npm install --no-audit --no-fund --silent binaryen@$BINARYEN_VERSION"
+
+log "install: all steps done"

@@ -1,0 +1,123 @@
+//! The DNI rule matcher: does a visit's source satisfy a pool's or a
+//! source-level number's `when` table? Shared so that the tracker (which
+//! shows the number) and ingest (which assigns it) always agree.
+//!
+//! Every key present must match (AND); an empty rule matches every visit.
+//! Values compare case-insensitively; `has` names a click id (`gclid`, …) or
+//! `click_id` for any of them.
+
+use crate::source::{VisitSource, CLICK_ID_PARAMS};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Rule {
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub source: Option<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub medium: Option<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub campaign: Option<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub channel: Option<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub referrer_host: Option<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub has: Option<String>,
+}
+
+impl Rule {
+    pub fn matches(&self, vs: &VisitSource) -> bool {
+        let eq = |want: &Option<String>, got: &str| want.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(got));
+        eq(&self.source, &vs.source)
+            && eq(&self.medium, &vs.medium)
+            && eq(&self.campaign, &vs.campaign)
+            && eq(&self.channel, vs.channel().as_str())
+            && self.referrer_host.as_ref().is_none_or(|w| {
+                let want = w.to_ascii_lowercase();
+                let want = want.strip_prefix("www.").unwrap_or(&want);
+                vs.referrer_host == want || vs.referrer_host.ends_with(&[".", want].concat())
+            })
+            && self.has.as_ref().is_none_or(|h| {
+                if h.eq_ignore_ascii_case("click_id") {
+                    !vs.click_ids.is_empty()
+                } else {
+                    vs.click_ids.iter().any(|(p, _)| p.eq_ignore_ascii_case(h))
+                }
+            })
+    }
+
+    /// A problem with the rule itself (unknown click id, unknown channel), for config validation.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(h) = &self.has {
+            if !h.eq_ignore_ascii_case("click_id") && !CLICK_ID_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(h)) {
+                return Err(["unknown click id in `has`: ", h].concat());
+            }
+        }
+        if let Some(c) = &self.channel {
+            if crate::Channel::parse(&c.to_ascii_lowercase()).is_none() {
+                return Err(["unknown channel: ", c].concat());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify;
+
+    fn rule(f: impl FnOnce(&mut Rule)) -> Rule {
+        let mut r = Rule::default();
+        f(&mut r);
+        r
+    }
+
+    #[test]
+    fn empty_rule_matches_everything() {
+        assert!(Rule::default().matches(&classify("https://d.example/", "").unwrap()));
+    }
+
+    #[test]
+    fn medium_rule_matches_paid_search_case_insensitively() {
+        let r = rule(|r| r.medium = Some("CPC".into()));
+        assert!(r.matches(&classify("https://d.example/?utm_medium=cpc&utm_source=google", "").unwrap()));
+        assert!(r.matches(&classify("https://d.example/?gclid=1", "").unwrap()));
+        assert!(!r.matches(&classify("https://d.example/", "https://google.com/").unwrap()));
+    }
+
+    #[test]
+    fn all_keys_must_match() {
+        let r = rule(|r| {
+            r.source = Some("google".into());
+            r.has = Some("gclid".into());
+        });
+        assert!(r.matches(&classify("https://d.example/?gclid=1", "").unwrap()));
+        assert!(!r.matches(&classify("https://d.example/?msclkid=1", "").unwrap()));
+        assert!(!r.matches(&classify("https://d.example/?utm_source=google&utm_medium=cpc", "").unwrap()));
+    }
+
+    #[test]
+    fn channel_and_referrer_host_rules() {
+        let social = rule(|r| r.channel = Some("organic_social".into()));
+        assert!(social.matches(&classify("https://d.example/", "https://t.co/x").unwrap()));
+        let host = rule(|r| r.referrer_host = Some("www.yelp.com".into()));
+        assert!(host.matches(&classify("https://d.example/", "https://m.yelp.com/biz").unwrap()));
+        assert!(!host.matches(&classify("https://d.example/", "https://notyelp.com/").unwrap()));
+    }
+
+    #[test]
+    fn any_click_id_rule() {
+        let r = rule(|r| r.has = Some("click_id".into()));
+        assert!(r.matches(&classify("https://d.example/?ttclid=1", "").unwrap()));
+        assert!(!r.matches(&classify("https://d.example/", "").unwrap()));
+    }
+
+    #[test]
+    fn validation_rejects_unknown_names() {
+        assert!(rule(|r| r.has = Some("foo".into())).validate().is_err());
+        assert!(rule(|r| r.channel = Some("tv".into())).validate().is_err());
+        assert!(rule(|r| r.has = Some("GCLID".into())).validate().is_ok());
+    }
+}

@@ -1,0 +1,420 @@
+//! Traffic-source classification: from a landing URL and its referrer to
+//! source / medium / campaign / click ids and one marketing channel.
+//!
+//! The same function runs in the tracker (to pick a DNI number) and in enrich
+//! (to store the channel), so the number a visitor saw and the channel a call
+//! is credited to cannot disagree. It does not decide sessions; a same-site
+//! referrer without campaign parameters yields `None` ("not a new source").
+//!
+//! Rules, first match wins:
+//! 1. `utm_medium` / click ids present → campaign traffic:
+//!    paid search click ids (gclid, gbraid, wbraid, msclkid, dclid) or a paid
+//!    medium (cpc, ppc, paidsearch, paid_search, sem) → `paid_search`, unless
+//!    the source is a social network or a social click id (ttclid, li_fat_id)
+//!    is present → `paid_social`; social media → `organic_social`;
+//!    email media → `email`; display media → `display`; affiliate media →
+//!    `affiliate`; `organic` → `organic_search`; `referral` → `referral`;
+//!    any other medium → `other`. `fbclid` alone is organic social (Facebook
+//!    appends it to every outbound link).
+//! 2. No campaign data: no referrer → `direct`; a search engine → `organic_search`;
+//!    a social network → `organic_social`; a webmail host → `email`; any
+//!    other host → `referral`.
+
+use crate::url;
+
+/// The marketing channel a visit is credited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Direct,
+    OrganicSearch,
+    PaidSearch,
+    OrganicSocial,
+    PaidSocial,
+    Email,
+    Referral,
+    Display,
+    Affiliate,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 10] = [
+        Channel::Direct,
+        Channel::OrganicSearch,
+        Channel::PaidSearch,
+        Channel::OrganicSocial,
+        Channel::PaidSocial,
+        Channel::Email,
+        Channel::Referral,
+        Channel::Display,
+        Channel::Affiliate,
+        Channel::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Direct => "direct",
+            Channel::OrganicSearch => "organic_search",
+            Channel::PaidSearch => "paid_search",
+            Channel::OrganicSocial => "organic_social",
+            Channel::PaidSocial => "paid_social",
+            Channel::Email => "email",
+            Channel::Referral => "referral",
+            Channel::Display => "display",
+            Channel::Affiliate => "affiliate",
+            Channel::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Click-id query parameters ringpath recognises, in the order they are checked.
+pub const CLICK_ID_PARAMS: [&str; 8] = ["gclid", "gbraid", "wbraid", "msclkid", "dclid", "fbclid", "ttclid", "li_fat_id"];
+
+/// Where a visit came from. Strings are lower-cased except campaign/term/content
+/// and click ids, which keep the advertiser's spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VisitSource {
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub term: String,
+    pub content: String,
+    pub channel: Option<Channel>,
+    /// Normalised referrer host (no `www.`), empty for direct visits.
+    pub referrer_host: String,
+    /// `(param, value)` of every click id on the landing URL.
+    pub click_ids: Vec<(&'static str, String)>,
+}
+
+impl VisitSource {
+    pub fn channel(&self) -> Channel {
+        self.channel.unwrap_or(Channel::Direct)
+    }
+
+    pub fn click_id(&self, param: &str) -> Option<&str> {
+        self.click_ids.iter().find(|(p, _)| *p == param).map(|(_, v)| v.as_str())
+    }
+}
+
+const SEARCH_ENGINES: &[(&str, &str)] = &[
+    ("google.", "google"),
+    ("bing.com", "bing"),
+    ("search.yahoo.", "yahoo"),
+    ("yahoo.", "yahoo"),
+    ("duckduckgo.com", "duckduckgo"),
+    ("baidu.com", "baidu"),
+    ("yandex.", "yandex"),
+    ("ecosia.org", "ecosia"),
+    ("search.brave.com", "brave"),
+    ("qwant.com", "qwant"),
+    ("startpage.com", "startpage"),
+    ("naver.com", "naver"),
+    ("seznam.cz", "seznam"),
+];
+
+const SOCIAL_NETWORKS: &[(&str, &str)] = &[
+    ("facebook.com", "facebook"),
+    ("fb.com", "facebook"),
+    ("m.facebook.com", "facebook"),
+    ("l.facebook.com", "facebook"),
+    ("lm.facebook.com", "facebook"),
+    ("instagram.com", "instagram"),
+    ("l.instagram.com", "instagram"),
+    ("t.co", "twitter"),
+    ("twitter.com", "twitter"),
+    ("x.com", "twitter"),
+    ("linkedin.com", "linkedin"),
+    ("lnkd.in", "linkedin"),
+    ("pinterest.com", "pinterest"),
+    ("reddit.com", "reddit"),
+    ("old.reddit.com", "reddit"),
+    ("tiktok.com", "tiktok"),
+    ("youtube.com", "youtube"),
+    ("m.youtube.com", "youtube"),
+    ("threads.net", "threads"),
+    ("bsky.app", "bluesky"),
+    ("snapchat.com", "snapchat"),
+    ("quora.com", "quora"),
+    ("nextdoor.com", "nextdoor"),
+    ("yelp.com", "yelp"),
+];
+
+const SOCIAL_SOURCES: &[&str] = &[
+    "facebook", "fb", "instagram", "ig", "twitter", "x", "linkedin", "pinterest", "reddit", "tiktok",
+    "youtube", "threads", "snapchat", "meta", "quora", "nextdoor", "bluesky",
+];
+
+const WEBMAIL_HOSTS: &[&str] = &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me"];
+
+fn search_engine(host: &str) -> Option<&'static str> {
+    SEARCH_ENGINES.iter().find(|(pat, _)| host_matches(host, pat)).map(|(_, name)| *name)
+}
+
+fn social_network(host: &str) -> Option<&'static str> {
+    SOCIAL_NETWORKS.iter().find(|(pat, _)| host_matches(host, pat)).map(|(_, name)| *name)
+}
+
+/// `pat` ending in '.' matches any TLD (`google.` ↔ `google.co.uk`); otherwise
+/// the host equals `pat` or is a subdomain of it.
+fn host_matches(host: &str, pat: &str) -> bool {
+    if pat.ends_with('.') {
+        let label_start = host.starts_with(pat) || host.contains(&format_dot(pat));
+        return label_start && !WEBMAIL_HOSTS.contains(&host);
+    }
+    host == pat || (host.ends_with(pat) && host.as_bytes().get(host.len() - pat.len() - 1) == Some(&b'.'))
+}
+
+fn format_dot(pat: &str) -> String {
+    let mut s = String::with_capacity(pat.len() + 1);
+    s.push('.');
+    s.push_str(pat);
+    s
+}
+
+const PAID_SEARCH_MEDIA: &[&str] = &["cpc", "ppc", "paidsearch", "paid_search", "paid-search", "sem", "search_ads"];
+const PAID_SOCIAL_MEDIA: &[&str] = &["paid_social", "paidsocial", "paid-social", "social_paid", "social-paid"];
+const SOCIAL_MEDIA: &[&str] = &["social", "social-network", "social_network", "social-media", "social_media", "sm", "organic_social"];
+const EMAIL_MEDIA: &[&str] = &["email", "e-mail", "e_mail", "newsletter", "mail"];
+const DISPLAY_MEDIA: &[&str] = &["display", "banner", "cpm", "programmatic", "interstitial", "expandable"];
+const AFFILIATE_MEDIA: &[&str] = &["affiliate", "affiliates", "partner"];
+
+/// Classifies a visit from its landing URL and referrer (either may be empty).
+/// `site_host` is the page's own host; a referrer from the same site with no
+/// campaign data is not a new source and yields `None`.
+pub fn classify(landing_url: &str, referrer: &str) -> Option<VisitSource> {
+    let landing = url::split(landing_url);
+    let site_host = landing.as_ref().map(|p| url::normalized_host(p.host)).unwrap_or_default();
+    let referrer_host = url::split(referrer).map(|p| url::normalized_host(p.host)).unwrap_or_default();
+
+    let mut vs = VisitSource { referrer_host: referrer_host.clone(), ..VisitSource::default() };
+    if let Some(parts) = &landing {
+        for (key, value) in url::query_pairs(parts.query) {
+            let key = key.to_ascii_lowercase();
+            let value = value.trim().to_owned();
+            if value.is_empty() {
+                continue;
+            }
+            match key.as_str() {
+                "utm_source" => vs.source = value.to_lowercase(),
+                "utm_medium" => vs.medium = value.to_lowercase(),
+                "utm_campaign" => vs.campaign = value,
+                "utm_term" => vs.term = value,
+                "utm_content" => vs.content = value,
+                _ => {
+                    if let Some(param) = CLICK_ID_PARAMS.iter().find(|p| **p == key) {
+                        if vs.click_id(param).is_none() {
+                            vs.click_ids.push((param, value));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let has_campaign = !vs.source.is_empty() || !vs.medium.is_empty() || !vs.click_ids.is_empty();
+    if has_campaign {
+        fill_from_click_ids(&mut vs);
+        if vs.source.is_empty() && !referrer_host.is_empty() {
+            vs.source = search_engine(&referrer_host)
+                .or_else(|| social_network(&referrer_host))
+                .map(str::to_owned)
+                .unwrap_or_else(|| referrer_host.clone());
+        }
+        vs.channel = Some(campaign_channel(&vs));
+        return Some(vs);
+    }
+
+    if referrer_host.is_empty() {
+        vs.source = "(direct)".into();
+        vs.medium = "(none)".into();
+        vs.channel = Some(Channel::Direct);
+        return Some(vs);
+    }
+    if !site_host.is_empty() && same_site(&referrer_host, &site_host) {
+        return None;
+    }
+    let (source, medium, channel) = if let Some(engine) = search_engine(&referrer_host) {
+        (engine.to_owned(), "organic", Channel::OrganicSearch)
+    } else if let Some(network) = social_network(&referrer_host) {
+        (network.to_owned(), "social", Channel::OrganicSocial)
+    } else if WEBMAIL_HOSTS.contains(&referrer_host.as_str()) {
+        (referrer_host.clone(), "email", Channel::Email)
+    } else {
+        (referrer_host.clone(), "referral", Channel::Referral)
+    };
+    vs.source = source;
+    vs.medium = medium.into();
+    vs.channel = Some(channel);
+    Some(vs)
+}
+
+/// Fills source/medium that ad platforms imply by their click id alone.
+fn fill_from_click_ids(vs: &mut VisitSource) {
+    let implied: Option<(&str, &str)> = if vs.click_id("gclid").is_some() || vs.click_id("gbraid").is_some() || vs.click_id("wbraid").is_some() {
+        Some(("google", "cpc"))
+    } else if vs.click_id("dclid").is_some() {
+        Some(("google", "display"))
+    } else if vs.click_id("msclkid").is_some() {
+        Some(("bing", "cpc"))
+    } else if vs.click_id("ttclid").is_some() {
+        Some(("tiktok", "paid_social"))
+    } else if vs.click_id("li_fat_id").is_some() {
+        Some(("linkedin", "paid_social"))
+    } else if vs.click_id("fbclid").is_some() {
+        Some(("facebook", "social"))
+    } else {
+        None
+    };
+    if let Some((source, medium)) = implied {
+        if vs.source.is_empty() {
+            vs.source = source.into();
+        }
+        if vs.medium.is_empty() {
+            vs.medium = medium.into();
+        }
+    }
+}
+
+fn campaign_channel(vs: &VisitSource) -> Channel {
+    let medium = vs.medium.as_str();
+    let social_source = SOCIAL_SOURCES.contains(&vs.source.as_str()) || social_network(&vs.source).is_some();
+    let paid_click = ["gclid", "gbraid", "wbraid", "msclkid"].iter().any(|p| vs.click_id(p).is_some());
+    let paid_social_click = vs.click_id("ttclid").is_some() || vs.click_id("li_fat_id").is_some();
+
+    if PAID_SOCIAL_MEDIA.contains(&medium) || paid_social_click {
+        return Channel::PaidSocial;
+    }
+    if PAID_SEARCH_MEDIA.contains(&medium) || paid_click || medium == "paid" {
+        return if social_source { Channel::PaidSocial } else { Channel::PaidSearch };
+    }
+    if SOCIAL_MEDIA.contains(&medium) || (medium.is_empty() && social_source) {
+        return Channel::OrganicSocial;
+    }
+    if EMAIL_MEDIA.contains(&medium) {
+        return Channel::Email;
+    }
+    if DISPLAY_MEDIA.contains(&medium) {
+        return Channel::Display;
+    }
+    if AFFILIATE_MEDIA.contains(&medium) {
+        return Channel::Affiliate;
+    }
+    if medium == "organic" {
+        return Channel::OrganicSearch;
+    }
+    if medium == "referral" {
+        return Channel::Referral;
+    }
+    if medium.is_empty() && (search_engine(&vs.source).is_some() || SEARCH_ENGINES.iter().any(|(_, name)| *name == vs.source)) {
+        return Channel::OrganicSearch;
+    }
+    Channel::Other
+}
+
+/// Same registrable-ish site: equal, or one a subdomain of the other
+/// (`shop.example.com` ↔ `example.com`).
+fn same_site(a: &str, b: &str) -> bool {
+    a == b || host_matches(a, b) || host_matches(b, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ch(url: &str, referrer: &str) -> Option<&'static str> {
+        classify(url, referrer).map(|v| v.channel().as_str())
+    }
+
+    #[test]
+    fn classification_table() {
+        let site = "https://demo.example/landing";
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (site, "", Some("direct")),
+            ("https://demo.example/?gclid=abc", "https://www.google.com/", Some("paid_search")),
+            ("https://demo.example/?utm_source=google&utm_medium=cpc&utm_campaign=Spring", "https://www.google.com/", Some("paid_search")),
+            ("https://demo.example/?gbraid=x", "", Some("paid_search")),
+            ("https://demo.example/?wbraid=x", "", Some("paid_search")),
+            ("https://demo.example/?msclkid=x", "https://www.bing.com/", Some("paid_search")),
+            ("https://demo.example/?dclid=x", "", Some("display")),
+            ("https://demo.example/?utm_source=facebook&utm_medium=cpc", "", Some("paid_social")),
+            ("https://demo.example/?utm_source=facebook&utm_medium=paid_social", "", Some("paid_social")),
+            ("https://demo.example/?ttclid=x", "https://www.tiktok.com/", Some("paid_social")),
+            ("https://demo.example/?li_fat_id=x", "https://www.linkedin.com/", Some("paid_social")),
+            ("https://demo.example/?fbclid=x", "https://l.facebook.com/", Some("organic_social")),
+            ("https://demo.example/?utm_source=instagram&utm_medium=social", "", Some("organic_social")),
+            ("https://demo.example/?utm_source=newsletter&utm_medium=email", "", Some("email")),
+            ("https://demo.example/?utm_source=gdn&utm_medium=display", "", Some("display")),
+            ("https://demo.example/?utm_source=partnerx&utm_medium=affiliate", "", Some("affiliate")),
+            ("https://demo.example/?utm_source=google&utm_medium=organic", "", Some("organic_search")),
+            ("https://demo.example/?utm_source=blog&utm_medium=referral", "", Some("referral")),
+            ("https://demo.example/?utm_source=radio&utm_medium=podcast", "", Some("other")),
+            ("https://demo.example/?utm_source=google", "", Some("organic_search")),
+            ("https://demo.example/?utm_source=twitter", "", Some("organic_social")),
+            (site, "https://www.google.com/", Some("organic_search")),
+            (site, "https://www.google.co.uk/search?q=plumber", Some("organic_search")),
+            (site, "https://duckduckgo.com/", Some("organic_search")),
+            (site, "https://www.bing.com/search?q=x", Some("organic_search")),
+            (site, "https://search.yahoo.com/", Some("organic_search")),
+            (site, "https://yandex.ru/", Some("organic_search")),
+            (site, "https://t.co/abc", Some("organic_social")),
+            (site, "https://www.facebook.com/", Some("organic_social")),
+            (site, "https://lm.facebook.com/l.php", Some("organic_social")),
+            (site, "https://www.linkedin.com/feed", Some("organic_social")),
+            (site, "https://out.reddit.com/", Some("organic_social")),
+            (site, "https://mail.google.com/mail/u/0/", Some("email")),
+            (site, "https://outlook.live.com/", Some("email")),
+            (site, "https://news.ycombinator.com/item?id=1", Some("referral")),
+            (site, "https://notgoogle.com/", Some("referral")),
+            (site, "https://demo.example/other-page", None),
+            (site, "https://www.demo.example/", None),
+            ("https://shop.demo.example/x", "https://demo.example/", None),
+            ("https://demo.example/?utm_source=google&utm_medium=cpc", "https://demo.example/", Some("paid_search")),
+            ("https://demo.example/?UTM_MEDIUM=CPC&utm_source=Google", "", Some("paid_search")),
+            ("https://demo.example/?utm_medium=&utm_source=", "", Some("direct")),
+        ];
+        for (url, referrer, want) in cases {
+            assert_eq!(ch(url, referrer), *want, "url={url} referrer={referrer}");
+        }
+    }
+
+    #[test]
+    fn google_ads_click_fills_source_and_medium() {
+        let vs = classify("https://demo.example/?gclid=Cj0KCQ", "").unwrap();
+        assert_eq!((vs.source.as_str(), vs.medium.as_str()), ("google", "cpc"));
+        assert_eq!(vs.click_id("gclid"), Some("Cj0KCQ"));
+    }
+
+    #[test]
+    fn utm_values_win_over_implied_ones_and_keep_campaign_case() {
+        let vs = classify("https://d.example/?utm_source=Google&utm_medium=CPC&utm_campaign=Spring%20Sale&gclid=1", "").unwrap();
+        assert_eq!(vs.source, "google");
+        assert_eq!(vs.medium, "cpc");
+        assert_eq!(vs.campaign, "Spring Sale");
+    }
+
+    #[test]
+    fn organic_referrals_name_the_engine_or_host() {
+        let vs = classify("https://d.example/", "https://www.google.de/").unwrap();
+        assert_eq!((vs.source.as_str(), vs.medium.as_str()), ("google", "organic"));
+        let vs = classify("https://d.example/", "https://blog.partner.org/post").unwrap();
+        assert_eq!((vs.source.as_str(), vs.medium.as_str(), vs.referrer_host.as_str()), ("blog.partner.org", "referral", "blog.partner.org"));
+    }
+
+    #[test]
+    fn campaign_without_source_borrows_the_referrer() {
+        let vs = classify("https://d.example/?utm_medium=cpc", "https://www.bing.com/").unwrap();
+        assert_eq!(vs.source, "bing");
+    }
+
+    #[test]
+    fn channel_names_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Channel::parse("tv"), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! A minimal URL splitter for classification: scheme, host, path, query pairs.
+//! Not a general URL parser (no IDNA, no userinfo validation); it only has to
+//! read what browsers put in `location.href` and `document.referrer`.
+
+/// The parts of an absolute http(s) URL that classification looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UrlParts<'a> {
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+}
+
+/// Splits `url`; `None` when it is not an absolute URL with a host.
+pub fn split(url: &str) -> Option<UrlParts<'_>> {
+    let rest = url.split_once("://").map(|(_, rest)| rest)?;
+    let end_of_authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end_of_authority];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split_once(']').map_or(host_port, |(h, _)| &h[1..])
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let after = &rest[end_of_authority..];
+    let before_fragment = after.split('#').next().unwrap_or("");
+    let (path, query) = before_fragment.split_once('?').unwrap_or((before_fragment, ""));
+    Some(UrlParts { host, path: if path.is_empty() { "/" } else { path }, query })
+}
+
+/// Lower-cased host without a leading `www.`.
+pub fn normalized_host(host: &str) -> String {
+    let lower = host.to_ascii_lowercase();
+    lower.strip_prefix("www.").map(str::to_owned).unwrap_or(lower)
+}
+
+/// Iterates `key=value` pairs of a query string, percent-decoded ('+' is a space).
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// Percent-decodes, replacing invalid UTF-8 with U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_host_path_and_query() {
+        let p = split("https://WWW.Example.com:8443/a/b?x=1&y=2#frag").unwrap();
+        assert_eq!(p.host, "WWW.Example.com");
+        assert_eq!(p.path, "/a/b");
+        assert_eq!(p.query, "x=1&y=2");
+        assert_eq!(normalized_host(p.host), "example.com");
+    }
+
+    #[test]
+    fn bare_origin_has_root_path() {
+        let p = split("https://example.com").unwrap();
+        assert_eq!((p.host, p.path, p.query), ("example.com", "/", ""));
+        let p = split("https://example.com?q=1").unwrap();
+        assert_eq!((p.path, p.query), ("/", "q=1"));
+    }
+
+    #[test]
+    fn relative_or_empty_urls_are_rejected() {
+        assert_eq!(split(""), None);
+        assert_eq!(split("/path?x"), None);
+        assert_eq!(split("https:///nohost"), None);
+    }
+
+    #[test]
+    fn ipv6_hosts_lose_their_brackets() {
+        assert_eq!(split("http://[::1]:8080/x").unwrap().host, "::1");
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let pairs: Vec<_> = query_pairs("utm_campaign=spring%20sale&a=b+c&bad=%zz&t=%E2%82%AC").collect();
+        assert_eq!(pairs[0], ("utm_campaign".into(), "spring sale".into()));
+        assert_eq!(pairs[1].1, "b c");
+        assert_eq!(pairs[2].1, "%zz");
+        assert_eq!(pairs[3].1, "€");
+    }
+
+    #[test]
+    fn truncated_escape_at_end_is_kept_literally() {
+        assert_eq!(percent_decode("a%4"), "a%4");
+        assert_eq!(percent_decode("a%"), "a%");
+    }
+}
