@@ -5,7 +5,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APT_PKGS=(clickhouse-server chromium chromium-driver rustc-web cargo-web rust-web-src
-          libstd-rust-web-dev rust-web-llvm lld-22 cmake build-essential curl wrk kcat brotli)
+          libstd-rust-web-dev rust-web-llvm lld-22 cmake build-essential pkg-config curl wrk kcat brotli
+          libcurl4-openssl-dev libssl-dev libsasl2-dev)
+# libcurl/ssl/sasl headers: librdkafka 2.12 tests WITH_OAUTHBEARER_OIDC with #ifdef
+# on a #cmakedefine01, so it includes curl.h even when the crate turns curl off.
 
 apt_ok() { [ "$(dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -c 'install ok installed')" = "${#APT_PKGS[@]}" ]; }
 step apt "apt_ok && command -v chromium && command -v clickhouse-server" \

@@ -162,14 +162,14 @@ impl AccountsFile {
                 return Err(ctx("retention_days must be at least 1".into()));
             }
             let mut numbers: BTreeMap<&str, &str> = BTreeMap::new();
-            let mut claim = |n: &'static str, number: &str, owner: &str| -> Result<(), String> {
+            let claim = |n: &'static str, number: &str| -> Result<(), String> {
                 if !is_e164(number) {
                     return Err(ctx(format!("{n} {number} is not E.164 (+ and 8-15 digits)")));
                 }
                 Ok(())
             };
             for n in &acc.dni.site_numbers {
-                claim("site number", n, "site")?;
+                claim("site number", n)?;
             }
             for pool in &acc.dni.pool {
                 check_id("pool id", &pool.id).map_err(ctx)?;
@@ -178,14 +178,14 @@ impl AccountsFile {
                     return Err(ctx(format!("pool {} has no numbers", pool.id)));
                 }
                 for n in &pool.numbers {
-                    claim("pool number", n, &pool.id)?;
+                    claim("pool number", n)?;
                     if let Some(other) = numbers.insert(n.as_str(), pool.id.as_str()) {
                         return Err(ctx(format!("number {n} is in pools {other} and {}", pool.id)));
                     }
                 }
             }
             for s in &acc.dni.source {
-                claim("source number", &s.number, "source")?;
+                claim("source number", &s.number)?;
                 s.when.validate().map_err(|e| ctx(format!("source number {}: {e}", s.number)))?;
                 if numbers.contains_key(s.number.as_str()) {
                     return Err(ctx(format!("source number {} is also in a pool", s.number)));

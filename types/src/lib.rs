@@ -7,6 +7,8 @@
 pub mod ip;
 pub mod rules;
 pub mod source;
+pub mod time;
+pub mod ua;
 pub mod url;
 
 #[cfg(feature = "serde")]

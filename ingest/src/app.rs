@@ -1,0 +1,545 @@
+//! The collector's HTTP surface (SPEC §3): routes, shared state and the
+//! handlers. Parsing and checks live in `validate`, number holds in `numbers`,
+//! Kafka behind `sink::Sink`; this module only wires them to HTTP.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use futures_util::StreamExt;
+use ringpath_types::accounts::{Account, AccountsFile};
+use ringpath_types::wire::{
+    AssignmentMessage, Batch, CallMessage, CallRecord, DlqMessage, EventMessage, NumberKind, NumbersRequest, NumbersResponse, Received,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::assets::Assets;
+use crate::client_ip::client_ip;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::numbers::PoolState;
+use crate::ratelimit::RateLimiter;
+use crate::settings::Settings;
+use crate::sink::{Record, Sink, SinkError};
+use crate::validate::{self, MAX_BODY_BYTES};
+
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// 1×1 transparent GIF for the pixel fallback.
+const GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+pub struct AppState {
+    pub settings: Settings,
+    pub accounts: RwLock<Arc<AccountsFile>>,
+    /// (account, pool id) → holds.
+    pub pools: Mutex<HashMap<(String, String), PoolState>>,
+    pub sink: Arc<dyn Sink>,
+    pub metrics: Metrics,
+    pub limiter: RateLimiter,
+    pub assets: RwLock<Arc<Assets>>,
+    pub shutting_down: AtomicBool,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl AppState {
+    pub fn new(settings: Settings, accounts: AccountsFile, sink: Arc<dyn Sink>) -> AppState {
+        let assets = Assets::load(&settings.assets_dir);
+        let limiter = RateLimiter::new(settings.rate_per_client, settings.rate_burst);
+        let state = AppState {
+            settings,
+            accounts: RwLock::new(Arc::new(AccountsFile::default())),
+            pools: Mutex::new(HashMap::new()),
+            sink,
+            metrics: Metrics::new(),
+            limiter,
+            assets: RwLock::new(Arc::new(assets)),
+            shutting_down: AtomicBool::new(false),
+        };
+        state.install_accounts(accounts);
+        state
+    }
+
+    pub fn accounts(&self) -> Arc<AccountsFile> {
+        self.accounts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps in a new accounts file, keeping live holds on numbers that stay in their pool.
+    pub fn install_accounts(&self, file: AccountsFile) {
+        {
+            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = HashMap::new();
+            for acc in &file.account {
+                for pool in &acc.dni.pool {
+                    let key = (acc.id.clone(), pool.id.clone());
+                    let state = match pools.remove(&key) {
+                        Some(mut s) => {
+                            s.reconfigure(&pool.numbers);
+                            s
+                        }
+                        None => PoolState::new(&pool.numbers),
+                    };
+                    next.insert(key, state);
+                }
+            }
+            *pools = next;
+        }
+        *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
+    }
+
+    pub fn reload(&self) -> Result<(), String> {
+        let text = std::fs::read_to_string(&self.settings.config_path).map_err(|e| format!("{}: {e}", self.settings.config_path.display()))?;
+        let file = AccountsFile::parse(&text)?;
+        self.install_accounts(file);
+        *self.assets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Assets::load(&self.settings.assets_dir));
+        Ok(())
+    }
+
+    fn received(&self, req: &HttpRequest) -> Received {
+        let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = client_ip(peer, xff, &self.settings.trusted_proxies);
+        let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(512).collect();
+        Received { received_at: now_ms(), ip: ip.to_string(), user_agent }
+    }
+
+    fn rate_limit(&self, received: &Received) -> Result<(), ApiError> {
+        let ip: IpAddr = received.ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        self.limiter.check(ip, received.received_at).map_err(ApiError::RateLimited)
+    }
+
+    async fn produce(&self, topic_label: &'static str, records: Vec<Record>) -> Result<(), ApiError> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.settings.produce_timeout + Duration::from_secs(1), self.sink.send(records)).await;
+        self.metrics.produce_seconds.with_label_values(&[topic_label]).observe(started.elapsed().as_secs_f64());
+        self.metrics.queue_depth.set(self.sink.queue_depth() as i64);
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(SinkError::Rejected(reason))) => Err(ApiError::BadRequest(format!("record rejected by the broker: {reason}"))),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "produce failed; answering 503");
+                Err(ApiError::Unavailable(if matches!(e, SinkError::QueueFull) { 1 } else { 5 }))
+            }
+            Err(_) => Err(ApiError::Unavailable(5)),
+        }
+    }
+
+    /// Publishes a rejected payload with its reason; never fails the request.
+    async fn dead_letter(&self, route: &'static str, err: &ApiError, account: Option<String>, raw: &[u8], received: &Received) {
+        let mut payload = String::from_utf8_lossy(&raw[..raw.len().min(MAX_BODY_BYTES)]).into_owned();
+        payload.truncate(MAX_BODY_BYTES);
+        let msg = DlqMessage { stage: route.to_owned(), reason: err.to_string(), account, payload, received: received.clone() };
+        let record = Record { topic: self.settings.topics.dlq.clone(), key: route.to_owned(), payload: serde_json::to_vec(&msg).unwrap_or_default() };
+        if let Err(e) = self.sink.send(vec![record]).await {
+            tracing::warn!(error = %e, route, "could not dead-letter a rejected payload");
+            self.metrics.dlq_failed.with_label_values(&[route]).inc();
+        }
+    }
+
+    fn check_origin(account: &Account, req: &HttpRequest) -> Result<(), ApiError> {
+        if account.allowed_origins.is_empty() {
+            return Ok(());
+        }
+        let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+        if account.allowed_origins.iter().any(|o| o == origin) {
+            Ok(())
+        } else {
+            Err(ApiError::ForbiddenOrigin(origin.chars().take(200).collect()))
+        }
+    }
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    }
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read body: {e}")))?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read).await.map_err(|_| ApiError::Timeout)?
+}
+
+fn json_or_text(req: &HttpRequest) -> Result<(), ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" | "text/plain" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(mime.chars().take(100).collect())),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// Account id from a raw body, for dead-letter context, without trusting it.
+fn sniff_account(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("account")?.as_str().map(|s| s.chars().take(64).collect())
+}
+
+// ---- /v1/collect and /v1/p.gif ----------------------------------------------
+
+async fn collect(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let received = state.received(&req);
+    state.rate_limit(&received)?;
+    json_or_text(&req)?;
+    let body = read_body(&req, payload).await?;
+    accept_batch(&state, &req, "/v1/collect", &body, received).await?;
+    Ok(HttpResponse::NoContent().insert_header(("Access-Control-Allow-Origin", "*")).finish())
+}
+
+#[derive(serde::Deserialize)]
+struct PixelQuery {
+    d: Option<String>,
+}
+
+async fn pixel(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let received = state.received(&req);
+    state.rate_limit(&received)?;
+    let query = web::Query::<PixelQuery>::from_query(req.query_string()).map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
+    let d = query.d.as_deref().ok_or_else(|| ApiError::BadRequest("missing query parameter d".into()))?;
+    if d.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
+        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    }
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(d.trim_end_matches('='))
+        .map_err(|e| ApiError::BadRequest(format!("d is not base64url: {e}")))?;
+    accept_batch(&state, &req, "/v1/p.gif", &body, received).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/gif")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(GIF))
+}
+
+async fn accept_batch(state: &AppState, req: &HttpRequest, route: &'static str, body: &[u8], received: Received) -> Result<(), ApiError> {
+    let result = prepare_batch(state, req, body, &received);
+    let records = match result {
+        Ok(r) => r,
+        Err(err) => {
+            state.metrics.events_rejected.with_label_values(&[err.cause()]).inc();
+            if err.dead_letter() {
+                state.dead_letter(route, &err, sniff_account(body), body, &received).await;
+            }
+            return Err(err);
+        }
+    };
+    let (records, sessions) = records;
+    let n = records.len() as u64;
+    state.produce("events", records).await?;
+    state.metrics.events_accepted.with_label_values(&["event"]).inc_by(n);
+    if let Some((account, session, visitor, url)) = sessions {
+        renew_hold(state, &account, &session, visitor, url, &received).await;
+    }
+    Ok(())
+}
+
+type SessionTouch = Option<(String, String, Option<String>, String)>;
+
+fn prepare_batch(state: &AppState, req: &HttpRequest, body: &[u8], received: &Received) -> Result<(Vec<Record>, SessionTouch), ApiError> {
+    let batch: Batch = parse_json(body)?;
+    let accounts = state.accounts();
+    let account = accounts.account(&batch.account).ok_or_else(|| ApiError::UnknownAccount(batch.account.chars().take(64).collect()))?;
+    AppState::check_origin(account, req)?;
+    let skew = validate::batch(&batch, received.received_at).map_err(ApiError::BadRequest)?;
+    let touch = batch.session_id.clone().map(|s| (batch.account.clone(), s, batch.visitor_id.clone(), batch.events[0].url.clone()));
+    let mut records = Vec::with_capacity(batch.events.len());
+    for mut event in batch.events.iter().cloned() {
+        // Correct the browser clock by how far its sent_at is from ours.
+        event.ts += skew;
+        let msg = EventMessage {
+            account: batch.account.clone(),
+            consent: batch.consent,
+            visitor_id: batch.visitor_id.clone(),
+            session_id: batch.session_id.clone(),
+            page_id: batch.page_id.clone(),
+            sent_at: batch.sent_at,
+            screen: batch.screen.clone(),
+            lang: batch.lang.clone(),
+            tz: batch.tz.clone(),
+            event,
+            received: received.clone(),
+        };
+        let payload = serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        records.push(Record { topic: state.settings.topics.events.clone(), key: msg.key().to_owned(), payload });
+    }
+    Ok((records, touch))
+}
+
+/// A session's activity keeps its pool number: extend and publish the hold.
+async fn renew_hold(state: &AppState, account: &str, session: &str, visitor: Option<String>, url: String, received: &Received) {
+    let accounts = state.accounts();
+    let Some(acc) = accounts.account(account) else { return };
+    let hold_ms = i64::from(acc.dni.hold_minutes) * 60_000;
+    let found = {
+        let mut pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.iter_mut().filter(|((a, _), _)| a == account).find_map(|((_, pool), st)| st.touch(session, received.received_at, hold_ms).map(|a| (pool.clone(), a)))
+    };
+    let Some((pool_id, assignment)) = found else { return };
+    let msg = AssignmentMessage {
+        account: account.to_owned(),
+        number: assignment.number.clone(),
+        kind: NumberKind::Session,
+        pool_id: Some(pool_id),
+        session_id: session.to_owned(),
+        visitor_id: visitor,
+        assigned_at: received.received_at,
+        expires_at: assignment.expires_at,
+        shared: assignment.shared,
+        url,
+        referrer: None,
+        received: received.clone(),
+    };
+    let record = Record { topic: state.settings.topics.assignments.clone(), key: assignment.number, payload: serde_json::to_vec(&msg).unwrap_or_default() };
+    if let Err(e) = state.sink.send(vec![record]).await {
+        tracing::warn!(error = %e, "could not publish a hold renewal");
+    }
+}
+
+// ---- /v1/config/{account} and /v1/numbers ------------------------------------
+
+async fn config(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let accounts = state.accounts();
+    let account = accounts.account(&path).ok_or_else(|| ApiError::UnknownAccount(path.chars().take(64).collect()))?;
+    let dni = &account.dni;
+    let body = json!({
+        "account": account.id,
+        "site_numbers": dni.site_numbers,
+        "hold_minutes": dni.hold_minutes,
+        "pools": dni.pool.iter().map(|p| json!({"id": p.id, "when": p.when})).collect::<Vec<_>>(),
+        "sources": dni.source.iter().map(|s| json!({"when": s.when, "number": s.number})).collect::<Vec<_>>(),
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .json(body))
+}
+
+async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let received = state.received(&req);
+    state.rate_limit(&received)?;
+    json_or_text(&req)?;
+    let body = read_body(&req, payload).await?;
+    let request: NumbersRequest = parse_json(&body)?;
+    let accounts = state.accounts();
+    let account = accounts.account(&request.account).ok_or_else(|| ApiError::UnknownAccount(request.account.chars().take(64).collect()))?;
+    AppState::check_origin(account, &req)?;
+    let id_ok = |s: &str| (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok(&request.session_id) || request.visitor_id.as_deref().is_some_and(|v| !id_ok(v)) {
+        return Err(ApiError::BadRequest("session_id/visitor_id must be 8-64 characters of [A-Za-z0-9_-]".into()));
+    }
+    if request.url.len() > 4096 || ringpath_types::url::split(&request.url).is_none() {
+        return Err(ApiError::BadRequest("url must be an absolute http(s) URL".into()));
+    }
+    let referrer = request.referrer.clone().unwrap_or_default();
+    let visit = ringpath_types::classify(&request.url, &referrer).unwrap_or_else(|| ringpath_types::classify(&request.url, "").unwrap_or_default());
+    let dni = &account.dni;
+    let is_bot = ringpath_types::ua::parse(&received.user_agent).is_bot;
+    let hold_ms = i64::from(dni.hold_minutes) * 60_000;
+
+    let pool = if is_bot { None } else { dni.pool_for(&visit) };
+    let response = if let Some(pool) = pool {
+        let assignment = {
+            let mut pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
+            let st = pools.entry((account.id.clone(), pool.id.clone())).or_insert_with(|| PoolState::new(&pool.numbers));
+            let before = st.exhausted_total;
+            let a = st.assign(&request.session_id, received.received_at, hold_ms);
+            if st.exhausted_total > before {
+                state.metrics.pool_exhausted.with_label_values(&[&pool.id]).inc();
+            }
+            let (live, size) = st.utilisation(received.received_at);
+            state.metrics.pool_live.with_label_values(&[&pool.id]).set(live as i64);
+            state.metrics.pool_size.with_label_values(&[&pool.id]).set(size as i64);
+            a
+        };
+        let msg = AssignmentMessage {
+            account: account.id.clone(),
+            number: assignment.number.clone(),
+            kind: NumberKind::Session,
+            pool_id: Some(pool.id.clone()),
+            session_id: request.session_id.clone(),
+            visitor_id: request.visitor_id.clone(),
+            assigned_at: received.received_at,
+            expires_at: assignment.expires_at,
+            shared: assignment.shared,
+            url: request.url.clone(),
+            referrer: request.referrer.clone(),
+            received: received.clone(),
+        };
+        let record = Record {
+            topic: state.settings.topics.assignments.clone(),
+            key: assignment.number.clone(),
+            payload: serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        };
+        // The number is only handed out once its hold is durable: after a
+        // restart, recovery must know it is taken.
+        state.produce("assignments", vec![record]).await?;
+        NumbersResponse { number: assignment.number, kind: NumberKind::Session, expires_at: assignment.expires_at, shared: assignment.shared }
+    } else if let Some(number) = dni.source_number_for(&visit) {
+        NumbersResponse { number: number.to_owned(), kind: NumberKind::Source, expires_at: received.received_at + hold_ms, shared: true }
+    } else if let Some(number) = dni.site_numbers.first() {
+        NumbersResponse { number: number.clone(), kind: NumberKind::Site, expires_at: received.received_at + hold_ms, shared: true }
+    } else {
+        return Err(ApiError::BadRequest("account has no numbers configured".into()));
+    };
+    Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).insert_header((header::CACHE_CONTROL, "no-store")).json(response))
+}
+
+// ---- /v1/calls ---------------------------------------------------------------
+
+fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Account id from `Authorization: Basic base64(account:token)`, if the token matches.
+fn calls_auth(req: &HttpRequest, accounts: &AccountsFile) -> Result<String, ApiError> {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
+    let encoded = header.strip_prefix("Basic ").ok_or(ApiError::Unauthorized)?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| ApiError::Unauthorized)?;
+    let text = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
+    let (id, token) = text.split_once(':').ok_or(ApiError::Unauthorized)?;
+    let account = accounts.account(id).ok_or(ApiError::Unauthorized)?;
+    let want = account.calls_token_sha256.as_deref().unwrap_or(&account.token_sha256).to_ascii_lowercase();
+    let got = sha256_hex(token);
+    if bool::from(got.as_bytes().ct_eq(want.as_bytes())) {
+        Ok(account.id.clone())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+async fn calls(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let received = state.received(&req);
+    state.rate_limit(&received)?;
+    let accounts = state.accounts();
+    let account = calls_auth(&req, &accounts).inspect_err(|e| {
+        state.metrics.events_rejected.with_label_values(&[e.cause()]).inc();
+    })?;
+    let body = read_body(&req, payload).await?;
+    let parsed = parse_json::<CallRecord>(&body).and_then(|c| validate::call(&c, received.received_at).map(|_| c).map_err(ApiError::BadRequest));
+    let call = match parsed {
+        Ok(c) => c,
+        Err(err) => {
+            state.metrics.events_rejected.with_label_values(&[err.cause()]).inc();
+            state.dead_letter("/v1/calls", &err, Some(account), &body, &received).await;
+            return Err(err);
+        }
+    };
+    let msg = CallMessage { account, call, received };
+    let record = Record {
+        topic: state.settings.topics.calls.clone(),
+        key: msg.call.to.clone(),
+        payload: serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    state.produce("calls", vec![record]).await?;
+    state.metrics.events_accepted.with_label_values(&["call"]).inc();
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "call_id": msg.call.call_id})))
+}
+
+// ---- snippet, health, metrics ------------------------------------------------
+
+async fn asset(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let assets = state.assets.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let asset = if req.path().ends_with(".wasm") { assets.wasm.clone() } else { assets.js.clone() };
+    let asset = asset.ok_or(ApiError::NotFound)?;
+    let not_modified = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag));
+    let mut resp = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    resp.insert_header((header::ETAG, asset.etag.clone()))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300, stale-while-revalidate=86400"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("Cross-Origin-Resource-Policy", "cross-origin"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    if not_modified {
+        return Ok(resp.finish());
+    }
+    Ok(resp.content_type(asset.content_type).body(asset.body.clone()))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().json(json!({"status": "shutting down"}));
+    }
+    let sink = state.sink.clone();
+    let ready = tokio::task::spawn_blocking(move || sink.ready()).await.unwrap_or(false);
+    if ready {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "broker unreachable"}))
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.queue_depth.set(state.sink.queue_depth() as i64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+async fn fallback(req: HttpRequest) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
+        // CORS preflight for fetch(keepalive) with a JSON content type.
+        return HttpResponse::NoContent()
+            .insert_header(("Access-Control-Allow-Origin", "*"))
+            .insert_header(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
+            .insert_header(("Access-Control-Allow-Headers", "Content-Type, Authorization"))
+            .insert_header(("Access-Control-Max-Age", "86400"))
+            .finish();
+    }
+    let status = if ["/v1/collect", "/v1/numbers", "/v1/calls"].contains(&req.path()) { 405 } else { 404 };
+    let msg = if status == 405 { "method not allowed" } else { "not found" };
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(json!({"error": msg}))
+}
+
+/// Routes, for the server and for in-process tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/collect", web::post().to(collect))
+        .route("/v1/p.gif", web::get().to(pixel))
+        .route("/v1/config/{account}", web::get().to(config))
+        .route("/v1/numbers", web::post().to(numbers))
+        .route("/v1/calls", web::post().to(calls))
+        .route("/rp.js", web::get().to(asset))
+        .route("/rp.wasm", web::get().to(asset))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(fallback));
+}
+
+/// Counts every answer by route template and status.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        state.metrics.requests.with_label_values(&[&route, res.status().as_str()]).inc();
+    }
+    Ok(res)
+}

@@ -1,0 +1,83 @@
+//! Every way a request can fail, each mapped to exactly one HTTP status, one
+//! metric cause and one answer `{"error": "…"}`, in one place.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unknown account {0:?}")]
+    UnknownAccount(String),
+    #[error("origin {0:?} is not allowed for this account")]
+    ForbiddenOrigin(String),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("unsupported content type {0:?}; send application/json or text/plain")]
+    UnsupportedMediaType(String),
+    #[error("body not received in time")]
+    Timeout,
+    #[error("too many requests; retry after {0} s")]
+    RateLimited(u64),
+    #[error("not found")]
+    NotFound,
+    #[error("events could not be made durable; retry after {0} s")]
+    Unavailable(u64),
+}
+
+impl ApiError {
+    /// Bounded label for the dropped-events metric.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "invalid",
+            ApiError::UnknownAccount(_) => "unknown_account",
+            ApiError::ForbiddenOrigin(_) => "forbidden_origin",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "media_type",
+            ApiError::Timeout => "timeout",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::NotFound => "not_found",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Whether the raw payload belongs on the dead-letter topic.
+    pub fn dead_letter(&self) -> bool {
+        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
+            ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::RateLimited(s) | ApiError::Unavailable(s) => {
+                resp.insert_header(("Retry-After", s.to_string()));
+            }
+            ApiError::Unauthorized => {
+                resp.insert_header(("WWW-Authenticate", "Basic realm=\"ringpath\""));
+            }
+            _ => {}
+        }
+        resp.insert_header(("Access-Control-Allow-Origin", "*"));
+        resp.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

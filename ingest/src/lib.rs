@@ -1,0 +1,86 @@
+//! ringpath ingest: the collector (SPEC §3). Beacons, number requests and
+//! call webhooks are validated and made durable in Kafka before the client
+//! gets a 2xx. It does no enrichment and keeps no data beyond live number holds.
+
+pub mod app;
+pub mod assets;
+pub mod client_ip;
+pub mod error;
+pub mod metrics;
+pub mod numbers;
+pub mod ratelimit;
+pub mod restore;
+pub mod settings;
+pub mod sink;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::{middleware, web, App, HttpServer};
+use ringpath_types::accounts::AccountsFile;
+
+pub use app::AppState;
+pub use settings::Settings;
+
+/// A running collector: its address, shared state and server handle.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    pub server: actix_web::dev::ServerHandle,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Graceful stop: fail readiness, stop accepting, finish in-flight requests, flush the producer.
+    pub async fn stop(self) {
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+        self.server.stop(true).await;
+        let _ = self.task.await;
+        let sink = self.state.sink.clone();
+        let timeout = self.state.settings.shutdown_timeout;
+        let _ = tokio::task::spawn_blocking(move || sink.flush(timeout)).await;
+    }
+}
+
+/// Starts the collector with a Kafka sink; `accounts` is the parsed config file.
+pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result<Running> {
+    let sink = Arc::new(sink::KafkaSink::new(&settings.kafka_brokers, settings.produce_timeout)?);
+    start_with_sink(settings, accounts, sink).await
+}
+
+pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: Arc<dyn sink::Sink>) -> anyhow::Result<Running> {
+    let state = web::Data::new(AppState::new(settings.clone(), accounts, sink));
+    if settings.restore_holds {
+        let brokers = settings.kafka_brokers.clone();
+        let topic = settings.topics.assignments.clone();
+        let st = state.clone();
+        let restored = tokio::task::spawn_blocking(move || {
+            let mut pools = st.pools.lock().unwrap_or_else(|p| p.into_inner());
+            restore::restore_holds(&brokers, &topic, &mut pools, app::now_ms())
+        })
+        .await?;
+        match restored {
+            Ok(n) => tracing::info!(restored = n, "number holds restored from the assignments topic"),
+            Err(e) => tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
+        }
+    }
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::from_fn(app::count_requests))
+            .configure(app::configure)
+    })
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .disable_signals()
+    .bind(settings.listen)?;
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    tracing::info!(%addr, "ingest listening");
+    Ok(Running { addr, state, server: handle, task })
+}

@@ -1,0 +1,61 @@
+//! Prometheus metrics for ingest. Labels are bounded: route templates and
+//! fixed cause names, never raw paths or account ids from the request.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub events_accepted: IntCounterVec,
+    pub events_rejected: IntCounterVec,
+    pub produce_seconds: HistogramVec,
+    pub queue_depth: IntGauge,
+    pub pool_live: IntGaugeVec,
+    pub pool_size: IntGaugeVec,
+    pub pool_exhausted: IntCounterVec,
+    pub dlq_failed: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(Opts::new("ringpath_ingest_requests_total", "HTTP requests by route template and status"), &["route", "status"])
+            .expect("valid metric");
+        let events_accepted = IntCounterVec::new(Opts::new("ringpath_ingest_events_accepted_total", "Events made durable in Kafka"), &["kind"]).expect("valid metric");
+        let events_rejected =
+            IntCounterVec::new(Opts::new("ringpath_ingest_events_rejected_total", "Requests rejected, by cause"), &["cause"]).expect("valid metric");
+        let produce_seconds = HistogramVec::new(
+            HistogramOpts::new("ringpath_ingest_produce_seconds", "Time from produce to broker acknowledgement")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let queue_depth = IntGauge::new("ringpath_ingest_producer_queue_depth", "Records waiting in the producer queue").expect("valid metric");
+        let pool_live = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_live_numbers", "Numbers with a live hold"), &["pool"]).expect("valid metric");
+        let pool_size = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_numbers", "Numbers in the pool"), &["pool"]).expect("valid metric");
+        let pool_exhausted =
+            IntCounterVec::new(Opts::new("ringpath_ingest_pool_exhausted_total", "Assignments that had to share a number"), &["pool"]).expect("valid metric");
+        let dlq_failed = IntCounterVec::new(Opts::new("ringpath_ingest_dlq_failed_total", "Rejected payloads that could not be dead-lettered"), &["route"])
+            .expect("valid metric");
+        for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_failed] {
+            registry.register(Box::new(c.clone())).expect("unique metric");
+        }
+        registry.register(Box::new(produce_seconds.clone())).expect("unique metric");
+        registry.register(Box::new(queue_depth.clone())).expect("unique metric");
+        registry.register(Box::new(pool_live.clone())).expect("unique metric");
+        registry.register(Box::new(pool_size.clone())).expect("unique metric");
+        Metrics { registry, requests, events_accepted, events_rejected, produce_seconds, queue_depth, pool_live, pool_size, pool_exhausted, dlq_failed }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,211 @@
+//! Session-level tracking-number pools: which live session holds which number.
+//! Pure state (no IO, time passed in) so it is tested without Kafka; the
+//! handler publishes every assignment and renewal, and `restore` replays them
+//! after a restart so no held number is handed to someone else.
+//!
+//! Rules (SPEC §3): the same live session always gets the same number; a
+//! number is held `hold` after the session's last activity; no number is live
+//! in two sessions unless the pool is exhausted — then the least recently
+//! used number is reused and the assignment is marked shared.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub number: String,
+    pub expires_at: i64,
+    pub shared: bool,
+    /// True when the session already held this number (a renewal).
+    pub renewed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Holder {
+    session: String,
+    expires_at: i64,
+}
+
+#[derive(Debug)]
+struct NumberState {
+    number: String,
+    holders: Vec<Holder>,
+    /// Last time any session was given or renewed this number.
+    last_used: i64,
+}
+
+#[derive(Debug)]
+pub struct PoolState {
+    numbers: Vec<NumberState>,
+    by_session: HashMap<String, usize>,
+    pub exhausted_total: u64,
+}
+
+impl PoolState {
+    pub fn new(numbers: &[String]) -> PoolState {
+        PoolState {
+            numbers: numbers.iter().map(|n| NumberState { number: n.clone(), holders: Vec::new(), last_used: i64::MIN }).collect(),
+            by_session: HashMap::new(),
+            exhausted_total: 0,
+        }
+    }
+
+    /// Keeps holds on numbers still in the (reloaded) pool and adds new numbers.
+    pub fn reconfigure(&mut self, numbers: &[String]) {
+        let mut old: HashMap<String, NumberState> = self.numbers.drain(..).map(|n| (n.number.clone(), n)).collect();
+        self.numbers = numbers
+            .iter()
+            .map(|n| old.remove(n).unwrap_or(NumberState { number: n.clone(), holders: Vec::new(), last_used: i64::MIN }))
+            .collect();
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.by_session.clear();
+        for (i, n) in self.numbers.iter().enumerate() {
+            for h in &n.holders {
+                self.by_session.insert(h.session.clone(), i);
+            }
+        }
+    }
+
+    fn expire(&mut self, now: i64) {
+        let mut dropped = Vec::new();
+        for n in &mut self.numbers {
+            n.holders.retain(|h| {
+                let live = h.expires_at > now;
+                if !live {
+                    dropped.push(h.session.clone());
+                }
+                live
+            });
+        }
+        for s in dropped {
+            self.by_session.remove(&s);
+        }
+    }
+
+    /// Gives `session` its number (renewing an existing hold).
+    pub fn assign(&mut self, session: &str, now: i64, hold_ms: i64) -> Assignment {
+        self.expire(now);
+        let expires_at = now + hold_ms;
+        if let Some(&i) = self.by_session.get(session) {
+            let n = &mut self.numbers[i];
+            if let Some(h) = n.holders.iter_mut().find(|h| h.session == session) {
+                h.expires_at = expires_at;
+            }
+            n.last_used = now;
+            return Assignment { number: n.number.clone(), expires_at, shared: n.holders.len() > 1, renewed: true };
+        }
+        // A free number, least recently used first, so a just-released number
+        // is not immediately given to a new visitor (late calls still reach the old one).
+        let free = self.numbers.iter().enumerate().filter(|(_, n)| n.holders.is_empty()).min_by_key(|(_, n)| n.last_used).map(|(i, _)| i);
+        let (i, shared) = match free {
+            Some(i) => (i, false),
+            None => {
+                self.exhausted_total += 1;
+                let lru = self.numbers.iter().enumerate().min_by_key(|(_, n)| n.last_used).map(|(i, _)| i).unwrap_or(0);
+                (lru, true)
+            }
+        };
+        let n = &mut self.numbers[i];
+        n.holders.push(Holder { session: session.to_owned(), expires_at });
+        n.last_used = now;
+        self.by_session.insert(session.to_owned(), i);
+        Assignment { number: n.number.clone(), expires_at, shared, renewed: false }
+    }
+
+    /// Extends an existing hold (the session sent an event); `None` if it holds nothing.
+    pub fn touch(&mut self, session: &str, now: i64, hold_ms: i64) -> Option<Assignment> {
+        self.expire(now);
+        self.by_session.contains_key(session).then(|| self.assign(session, now, hold_ms))
+    }
+
+    /// Replays a published assignment (restart recovery).
+    pub fn restore(&mut self, session: &str, number: &str, assigned_at: i64, expires_at: i64, now: i64) {
+        if expires_at <= now {
+            return;
+        }
+        let Some(i) = self.numbers.iter().position(|n| n.number == number) else { return };
+        if let Some(&prev) = self.by_session.get(session) {
+            self.numbers[prev].holders.retain(|h| h.session != session);
+        }
+        let n = &mut self.numbers[i];
+        n.holders.push(Holder { session: session.to_owned(), expires_at });
+        n.last_used = n.last_used.max(assigned_at);
+        self.by_session.insert(session.to_owned(), i);
+    }
+
+    /// (live holds, numbers in the pool), for the utilisation metric.
+    pub fn utilisation(&mut self, now: i64) -> (usize, usize) {
+        self.expire(now);
+        (self.numbers.iter().filter(|n| !n.holders.is_empty()).count(), self.numbers.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOLD: i64 = 30 * 60_000;
+
+    fn pool(n: usize) -> PoolState {
+        PoolState::new(&(0..n).map(|i| format!("+1555010900{i}")).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_live_session_keeps_its_number() {
+        let mut p = pool(2);
+        let a = p.assign("s1", 0, HOLD);
+        let b = p.assign("s1", 60_000, HOLD);
+        assert_eq!(a.number, b.number);
+        assert!(b.renewed && !b.shared);
+        assert_eq!(b.expires_at, 60_000 + HOLD);
+    }
+
+    #[test]
+    fn no_number_is_live_in_two_sessions_until_exhaustion() {
+        let mut p = pool(3);
+        let numbers: Vec<_> = (0..3).map(|i| p.assign(&format!("s{i}"), i, HOLD).number).collect();
+        let mut unique = numbers.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 3);
+        let fourth = p.assign("s3", 10, HOLD);
+        assert!(fourth.shared);
+        assert_eq!(fourth.number, numbers[0], "least recently used number is reused");
+        assert_eq!(p.exhausted_total, 1);
+    }
+
+    #[test]
+    fn holds_expire_after_the_last_activity() {
+        let mut p = pool(1);
+        p.assign("s1", 0, HOLD);
+        assert!(p.touch("s1", HOLD - 1, HOLD).is_some());
+        // Renewed at HOLD-1, so still held just before 2*HOLD-1.
+        assert!(p.assign("s2", 2 * HOLD - 2, HOLD).shared);
+        let mut p = pool(1);
+        p.assign("s1", 0, HOLD);
+        let s2 = p.assign("s2", HOLD, HOLD);
+        assert!(!s2.shared, "expired hold frees the number");
+        assert!(p.touch("s1", HOLD + 1, HOLD).is_none());
+    }
+
+    #[test]
+    fn restored_holds_block_reassignment() {
+        let mut p = pool(2);
+        p.restore("old", "+15550109000", 0, HOLD, 10);
+        let a = p.assign("new", 20, HOLD);
+        assert_eq!(a.number, "+15550109001");
+        p.restore("gone", "+15550109001", 0, 5, 10);
+        assert_eq!(p.utilisation(20), (2, 2));
+    }
+
+    #[test]
+    fn reconfigure_keeps_holds_on_surviving_numbers() {
+        let mut p = pool(2);
+        let a = p.assign("s1", 0, HOLD);
+        p.reconfigure(&[a.number.clone(), "+15550109999".into()]);
+        assert_eq!(p.assign("s1", 1, HOLD).number, a.number);
+        assert_eq!(p.assign("s2", 2, HOLD).number, "+15550109999");
+    }
+}

@@ -1,0 +1,110 @@
+//! Ingest's typed settings: defaults < `RINGPATH_*` environment. The loader
+//! takes an env map so tests never touch the process environment.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client_ip::TrustedProxies;
+
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub events: String,
+    pub calls: String,
+    pub assignments: String,
+    pub dlq: String,
+}
+
+impl Topics {
+    pub fn from_env(env: &HashMap<String, String>) -> Topics {
+        use ringpath_types::wire::*;
+        let get = |k: &str, d: &str| env.get(k).cloned().unwrap_or_else(|| d.to_owned());
+        Topics {
+            events: get("RINGPATH_TOPIC_EVENTS", TOPIC_EVENTS),
+            calls: get("RINGPATH_TOPIC_CALLS", TOPIC_CALLS),
+            assignments: get("RINGPATH_TOPIC_ASSIGNMENTS", TOPIC_ASSIGNMENTS),
+            dlq: get("RINGPATH_TOPIC_DLQ", TOPIC_DLQ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub config_path: PathBuf,
+    pub assets_dir: PathBuf,
+    pub kafka_brokers: String,
+    pub topics: Topics,
+    pub trusted_proxies: TrustedProxies,
+    /// Requests per second a single client IP may make (token bucket refill).
+    pub rate_per_client: f64,
+    /// Bucket size: how far a client may burst above its rate.
+    pub rate_burst: f64,
+    /// How long a produce may wait for the broker's ack before the client gets 503.
+    pub produce_timeout: Duration,
+    /// Skip restoring number holds from `ringpath.assignments` at start (tests of a fresh pool).
+    pub restore_holds: bool,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {key}: {reason}")]
+pub struct SettingsError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+impl Settings {
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+        fn parse<T: std::str::FromStr>(env: &HashMap<String, String>, key: &'static str, default: T) -> Result<T, SettingsError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match env.get(key) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError { key, reason: format!("{v:?}: {e}") }),
+            }
+        }
+        let proxies = env.get("RINGPATH_TRUSTED_PROXIES").map(String::as_str).unwrap_or("");
+        Ok(Settings {
+            listen: parse(env, "RINGPATH_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            config_path: parse(env, "RINGPATH_CONFIG", PathBuf::from("ringpath.toml"))?,
+            assets_dir: parse(env, "RINGPATH_ASSETS_DIR", PathBuf::from("tracker-wasm/pkg"))?,
+            kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into()),
+            topics: Topics::from_env(env),
+            trusted_proxies: TrustedProxies::parse(proxies)
+                .map_err(|reason| SettingsError { key: "RINGPATH_TRUSTED_PROXIES", reason })?,
+            rate_per_client: parse(env, "RINGPATH_RATE_PER_CLIENT", 100.0)?,
+            rate_burst: parse(env, "RINGPATH_RATE_BURST", 200.0)?,
+            produce_timeout: Duration::from_millis(parse(env, "RINGPATH_PRODUCE_TIMEOUT_MS", 5000u64)?),
+            restore_holds: parse(env, "RINGPATH_RESTORE_HOLDS", true)?,
+            shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),
+        })
+    }
+}
+
+/// The loopback address a test server binds to (port 0: the OS picks).
+pub fn loopback_any_port() -> SocketAddr {
+    SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let s = Settings::from_env(&HashMap::new()).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.topics.events, "ringpath.events");
+    }
+
+    #[test]
+    fn env_overrides_and_bad_values_name_the_key() {
+        let env = HashMap::from([("RINGPATH_INGEST_LISTEN".to_string(), "127.0.0.1:9999".to_string())]);
+        assert_eq!(Settings::from_env(&env).unwrap().listen.port(), 9999);
+        let env = HashMap::from([("RINGPATH_RATE_PER_CLIENT".to_string(), "lots".to_string())]);
+        assert_eq!(Settings::from_env(&env).unwrap_err().key, "RINGPATH_RATE_PER_CLIENT");
+    }
+}

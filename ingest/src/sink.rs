@@ -1,0 +1,133 @@
+//! Where accepted data goes: Kafka, behind a small trait so handlers can be
+//! unit-tested. `send` resolves only after the broker acknowledged every
+//! record (acks=all, idempotent producer): the HTTP answer waits for it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The local queue is full: backpressure, retry soon.
+    #[error("producer queue full")]
+    QueueFull,
+    /// The broker did not acknowledge in time (down, or unreachable).
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// This record can never be produced (too large, bad topic).
+    #[error("record rejected: {0}")]
+    Rejected(String),
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+
+pub trait Sink: Send + Sync + 'static {
+    /// Produces every record; resolves when all are acknowledged or one failed.
+    fn send(&self, records: Vec<Record>) -> SendFuture<'_>;
+    /// Whether the broker answers a metadata request now.
+    fn ready(&self) -> bool;
+    /// Waits for in-flight records (shutdown).
+    fn flush(&self, timeout: Duration);
+    /// Records waiting in the local queue.
+    fn queue_depth(&self) -> u64;
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+}
+
+impl KafkaSink {
+    pub fn new(brokers: &str, delivery_timeout: Duration) -> Result<KafkaSink, KafkaError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("client.id", "ringpath-ingest")
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            // Bounded in-flight queue: past this, QueueFull → 503, not unbounded memory.
+            .set("queue.buffering.max.messages", "200000")
+            .set("queue.buffering.max.kbytes", "262144")
+            // After this the record is failed and the client gets 503; with the
+            // idempotent producer a retry inside this window never duplicates.
+            .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
+            .set("socket.keepalive.enable", "true")
+            .create()?;
+        Ok(KafkaSink { producer })
+    }
+}
+
+fn classify(err: &KafkaError) -> SinkError {
+    match err.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::QueueFull) => SinkError::QueueFull,
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) | Some(RDKafkaErrorCode::InvalidMessageSize) | Some(RDKafkaErrorCode::InvalidTopic) => {
+            SinkError::Rejected(err.to_string())
+        }
+        _ => SinkError::Unavailable(err.to_string()),
+    }
+}
+
+impl Sink for KafkaSink {
+    fn send(&self, records: Vec<Record>) -> SendFuture<'_> {
+        Box::pin(async move {
+            let mut pending = Vec::with_capacity(records.len());
+            for rec in &records {
+                let fr = FutureRecord::to(&rec.topic).key(rec.key.as_bytes()).payload(&rec.payload);
+                // Brief retry on QueueFull: it is backpressure, not failure.
+                let mut attempt = 0;
+                let mut fr = Some(fr);
+                loop {
+                    match self.producer.send_result(fr.take().expect("record present")) {
+                        Ok(delivery) => {
+                            pending.push(delivery);
+                            break;
+                        }
+                        Err((e, back)) => {
+                            let err = classify(&e);
+                            if matches!(err, SinkError::QueueFull) && attempt < 5 {
+                                attempt += 1;
+                                fr = Some(back);
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                continue;
+                            }
+                            return Err(err);
+                        }
+                    }
+                }
+            }
+            for outcome in join_all(pending).await {
+                match outcome {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(classify(&e)),
+                    Err(_canceled) => return Err(SinkError::Unavailable("producer dropped the record".into())),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.producer.client().fetch_metadata(None, Timeout::After(Duration::from_millis(1500))).is_ok()
+    }
+
+    fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(Timeout::After(timeout));
+    }
+
+    fn queue_depth(&self) -> u64 {
+        self.producer.in_flight_count().max(0) as u64
+    }
+}

@@ -1,0 +1,2 @@
+/*! ringpath tracker — rp.js loads rp.wasm from its own directory. */
+(function () {

@@ -1,0 +1,187 @@
+//! Removes query (and fragment) parameters that look like personal data from
+//! URLs before they leave the browser: by name (email, phone, name, address,
+//! …) and by value (an e-mail address or a phone number in any parameter that
+//! is not a campaign or click-id parameter). Kept parameters keep their exact
+//! original spelling and order. It does not touch the path.
+
+/// Parameter names (lower-cased, non-alphanumerics removed) that are personal
+/// data wherever they appear inside a name.
+const NAME_PARTS: &[&str] = &[
+    "email", "phone", "mobile", "telephone", "address", "firstname", "lastname", "fullname", "surname",
+    "username", "street", "postcode", "postalcode", "zipcode", "password", "passwd", "birth", "ssn", "creditcard",
+    "cardnumber", "iban",
+];
+
+/// Whole words (between `_`, `-`, `.`, `[`, … or camelCase humps) that mark a parameter.
+const NAME_WORDS: &[&str] = &[
+    "name", "fname", "lname", "tel", "mail", "zip", "addr", "dob", "pwd", "pass", "cell", "first", "last", "contact",
+];
+
+/// Parameters that carry attribution and are never personal data.
+fn is_campaign_param(lower_name: &str) -> bool {
+    lower_name.starts_with("utm_") || ringpath_types::source::CLICK_ID_PARAMS.contains(&lower_name)
+}
+
+/// Whether a parameter name looks like it carries personal data.
+pub fn is_personal_name(name: &str) -> bool {
+    let decoded = ringpath_types::url::percent_decode(name);
+    let lower = decoded.to_ascii_lowercase();
+    if is_campaign_param(&lower) {
+        return false;
+    }
+    let compact: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
+    if NAME_PARTS.iter().any(|part| compact.contains(part)) {
+        return true;
+    }
+    let marked = words(&decoded).iter().any(|word| NAME_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)));
+    marked
+}
+
+/// Splits `first_name`, `user-tel`, `contact[email]`, `firstName` into words.
+fn words(name: &str) -> Vec<&str> {
+    let mut boundaries = Vec::new();
+    let bytes = name.as_bytes();
+    for i in 1..bytes.len() {
+        if bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase() {
+            boundaries.push(i);
+        }
+    }
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for cut in boundaries {
+        pieces.push(&name[start..cut]);
+        start = cut;
+    }
+    pieces.push(&name[start..]);
+    pieces.into_iter().flat_map(|piece| piece.split(|c: char| !c.is_ascii_alphanumeric())).filter(|w| !w.is_empty()).collect()
+}
+
+/// Whether a parameter value is itself an e-mail address or a phone number.
+pub fn is_personal_value(value: &str) -> bool {
+    let decoded = ringpath_types::url::percent_decode(value);
+    let text = decoded.trim();
+    if let Some((local, domain)) = text.split_once('@') {
+        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
+            return true;
+        }
+    }
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    let phone_chars = text.chars().all(|c| c.is_ascii_digit() || " +-.()/".contains(c));
+    phone_chars && (7..=15).contains(&digits) && (text.starts_with('+') || text.chars().any(|c| " -.()/".contains(c)) || digits >= 10)
+}
+
+/// Drops personal-data parameters from the query and fragment of `url`.
+pub fn strip_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((head, frag)) => (head, Some(frag)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((head, q)) => (head, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    out.push_str(base);
+    if let Some(q) = query {
+        let kept = filter_params(q);
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept);
+        }
+    }
+    if let Some(frag) = fragment {
+        // Fragments are usually anchors or client routes (`#/form?step=2`);
+        // only their parameter-style part is filtered.
+        let kept = match frag.split_once('?') {
+            Some((route, params)) => {
+                let params = filter_params(params);
+                if params.is_empty() { route.to_owned() } else { [route, "?", &params].concat() }
+            }
+            None if frag.contains('=') => filter_params(frag),
+            None => frag.to_owned(),
+        };
+        if !kept.is_empty() {
+            out.push('#');
+            out.push_str(&kept);
+        }
+    }
+    out
+}
+
+fn filter_params(params: &str) -> String {
+    let mut kept = String::with_capacity(params.len());
+    for pair in params.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let lower = name.to_ascii_lowercase();
+        let personal = is_personal_name(name) || (!is_campaign_param(&lower) && is_personal_value(value));
+        if !personal {
+            if !kept.is_empty() {
+                kept.push('&');
+            }
+            kept.push_str(pair);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_parameters_are_removed_and_others_kept_in_order() {
+        assert_eq!(
+            strip_url("https://d.example/thanks?utm_source=google&email=a%40b.com&gclid=abc&first_name=Ann&plan=pro&phone=555-010-0000"),
+            "https://d.example/thanks?utm_source=google&gclid=abc&plan=pro"
+        );
+    }
+
+    #[test]
+    fn url_without_remaining_parameters_loses_its_question_mark() {
+        assert_eq!(strip_url("https://d.example/?email=a@b.co"), "https://d.example/");
+        assert_eq!(strip_url("https://d.example/p?name=x#top"), "https://d.example/p#top");
+    }
+
+    #[test]
+    fn names_are_recognised_in_many_spellings() {
+        for name in [
+            "email", "Email", "e-mail", "user_email", "contact[email]", "emailAddress", "mail", "phone", "phone_number",
+            "tel", "Mobile", "name", "firstName", "last_name", "lname", "fullname", "address", "street", "zip", "postcode",
+            "zip_code", "dob", "password", "user-name", "customer.name", "billing_address1", "contact",
+        ] {
+            assert!(is_personal_name(name), "{name}");
+        }
+        for name in ["utm_campaign", "utm_content", "hotel_id", "gclid", "page", "q", "ref", "lang", "sort", "category", "telemetry"] {
+            assert!(!is_personal_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn values_that_are_emails_or_phone_numbers_are_removed_under_any_name() {
+        assert_eq!(strip_url("https://d.example/?q=ann%40example.org&x=1"), "https://d.example/?x=1");
+        assert_eq!(strip_url("https://d.example/?who=%2B1%20555%20010%200000"), "https://d.example/");
+        assert_eq!(strip_url("https://d.example/?ref=(555)%20010-0000"), "https://d.example/");
+        assert_eq!(strip_url("https://d.example/?page=2&id=12345"), "https://d.example/?page=2&id=12345");
+        assert_eq!(strip_url("https://d.example/?at=@home"), "https://d.example/?at=@home");
+    }
+
+    #[test]
+    fn campaign_values_are_never_judged_by_value() {
+        let url = "https://d.example/?utm_term=5550100000&gclid=12345678901";
+        assert_eq!(strip_url(url), url);
+    }
+
+    #[test]
+    fn parameter_style_fragments_are_filtered_too() {
+        assert_eq!(strip_url("https://d.example/#/form?email=a@b.com&step=2"), "https://d.example/#/form?step=2");
+        assert_eq!(strip_url("https://d.example/#section-2"), "https://d.example/#section-2");
+    }
+
+    #[test]
+    fn urls_without_parameters_are_unchanged() {
+        for url in ["https://d.example/", "https://d.example/a/b", "", "https://d.example/?", "https://d.example/?&"] {
+            let expected = url.trim_end_matches(['?', '&']);
+            assert_eq!(strip_url(url), expected, "{url}");
+        }
+    }
+}
