@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::batch::{self, Envelope, Event};
 use crate::consent::{self, Consent, Signals};
@@ -108,12 +109,59 @@ pub fn start(script: web_sys::Element, queue: js_sys::Array) {
             *slot = Some(tracker);
         }
     });
+    // The load's page view comes first; calls queued before the module
+    // loaded follow in order and leave in the same batch.
+    track("pageview", None);
     for call in queue.iter() {
         let args = js_sys::Array::from(&call);
         command(args.get(0), args.get(1), args.get(2));
     }
-    track("pageview", None);
     flush();
+}
+
+const VISITOR_COOKIE: &str = "_rp_vid";
+const SESSION_COOKIE: &str = "_rp_sid";
+const VISITOR_MAX_AGE_S: i64 = 395 * 24 * 3600;
+const SESSION_MAX_AGE_S: i64 = 30 * 60;
+
+fn html_document() -> Option<web_sys::HtmlDocument> {
+    web_sys::window()?.document()?.dyn_into().ok()
+}
+
+fn read_cookie(name: &str) -> Option<String> {
+    let all = html_document()?.cookie().ok()?;
+    all.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then(|| v.to_owned())
+    })
+}
+
+/// Writes (or with `max_age_s == 0` deletes) a first-party cookie.
+fn write_cookie(name: &str, value: &str, max_age_s: i64) {
+    let Some(doc) = html_document() else { return };
+    let secure = web_sys::window().and_then(|w| w.location().protocol().ok()).is_some_and(|p| p == "https:");
+    let mut cookie = [name, "=", value, "; Path=/; SameSite=Lax; Max-Age="].concat();
+    crate::json::push_int(&mut cookie, max_age_s);
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    let _ = doc.set_cookie(&cookie);
+}
+
+/// With consent: reuse or create the visitor and session ids and roll the
+/// session cookie's 30 minutes forward. Without: forget them (no storage).
+fn sync_identity(t: &mut Tracker, consent: Consent) {
+    if consent != Consent::Granted {
+        t.envelope.visitor_id = None;
+        t.envelope.session_id = None;
+        return;
+    }
+    let visitor = t.envelope.visitor_id.clone().or_else(|| read_cookie(VISITOR_COOKIE)).unwrap_or_else(random_id);
+    let session = t.envelope.session_id.clone().or_else(|| read_cookie(SESSION_COOKIE)).unwrap_or_else(random_id);
+    write_cookie(VISITOR_COOKIE, &visitor, VISITOR_MAX_AGE_S);
+    write_cookie(SESSION_COOKIE, &session, SESSION_MAX_AGE_S);
+    t.envelope.visitor_id = Some(visitor);
+    t.envelope.session_id = Some(session);
 }
 
 /// `ringpath(name, arg1, arg2)`: the public command API (SPEC §2).
@@ -169,6 +217,7 @@ fn flush() {
             return None;
         }
         let consent: Consent = t.signals.resolve();
+        sync_identity(t, consent);
         let body = batch::to_json(&t.envelope, consent, now_ms(), &t.queue);
         t.queue.clear();
         Some(([t.endpoint.as_str(), "/v1/collect"].concat(), body))
