@@ -7,27 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client_ip::TrustedProxies;
-
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub events: String,
-    pub calls: String,
-    pub assignments: String,
-    pub dlq: String,
-}
-
-impl Topics {
-    pub fn from_env(env: &HashMap<String, String>) -> Topics {
-        use ringpath_types::wire::*;
-        let get = |k: &str, d: &str| env.get(k).cloned().unwrap_or_else(|| d.to_owned());
-        Topics {
-            events: get("RINGPATH_TOPIC_EVENTS", TOPIC_EVENTS),
-            calls: get("RINGPATH_TOPIC_CALLS", TOPIC_CALLS),
-            assignments: get("RINGPATH_TOPIC_ASSIGNMENTS", TOPIC_ASSIGNMENTS),
-            dlq: get("RINGPATH_TOPIC_DLQ", TOPIC_DLQ),
-        }
-    }
-}
+pub use ringpath_types::wire::Topics;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

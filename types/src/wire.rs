@@ -10,6 +10,37 @@ pub const TOPIC_CALLS: &str = "ringpath.calls";
 pub const TOPIC_ASSIGNMENTS: &str = "ringpath.assignments";
 pub const TOPIC_DLQ: &str = "ringpath.dlq";
 
+/// Topic names; each can be moved with `RINGPATH_TOPIC_*` (tests use random names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub events: String,
+    pub calls: String,
+    pub assignments: String,
+    pub dlq: String,
+}
+
+impl Topics {
+    pub fn from_env(env: &std::collections::HashMap<String, String>) -> Topics {
+        let get = |k: &str, d: &str| env.get(k).cloned().unwrap_or_else(|| d.to_owned());
+        Topics {
+            events: get("RINGPATH_TOPIC_EVENTS", TOPIC_EVENTS),
+            calls: get("RINGPATH_TOPIC_CALLS", TOPIC_CALLS),
+            assignments: get("RINGPATH_TOPIC_ASSIGNMENTS", TOPIC_ASSIGNMENTS),
+            dlq: get("RINGPATH_TOPIC_DLQ", TOPIC_DLQ),
+        }
+    }
+
+    /// The same four topics with a suffix, for isolated test runs.
+    pub fn with_suffix(suffix: &str) -> Topics {
+        Topics {
+            events: [TOPIC_EVENTS, ".", suffix].concat(),
+            calls: [TOPIC_CALLS, ".", suffix].concat(),
+            assignments: [TOPIC_ASSIGNMENTS, ".", suffix].concat(),
+            dlq: [TOPIC_DLQ, ".", suffix].concat(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Consent {

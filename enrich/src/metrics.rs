@@ -1,0 +1,43 @@
+//! Prometheus metrics for enrich, served on `RINGPATH_ENRICH_METRICS_LISTEN`.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub rows: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub store_errors: IntCounterVec,
+    pub flush_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let rows = IntCounterVec::new(Opts::new("ringpath_enrich_rows_written_total", "Rows written to ClickHouse by table"), &["table"]).expect("valid metric");
+        let dead_letters =
+            IntCounterVec::new(Opts::new("ringpath_enrich_dead_letters_total", "Messages sent to the dead-letter topic by stage"), &["stage"]).expect("valid metric");
+        let store_errors = IntCounterVec::new(Opts::new("ringpath_enrich_store_errors_total", "Failed ClickHouse operations (retried)"), &["what"]).expect("valid metric");
+        let flush_seconds = Histogram::with_opts(
+            HistogramOpts::new("ringpath_enrich_flush_seconds", "Time to write one batch and commit its offsets")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .expect("valid metric");
+        registry.register(Box::new(rows.clone())).expect("unique metric");
+        registry.register(Box::new(dead_letters.clone())).expect("unique metric");
+        registry.register(Box::new(store_errors.clone())).expect("unique metric");
+        registry.register(Box::new(flush_seconds.clone())).expect("unique metric");
+        Metrics { registry, rows, dead_letters, store_errors, flush_seconds }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,299 @@
+//! The consumer loop: read a batch from the three topics, turn it into rows,
+//! insert them (assignments, then events, then calls — attribution reads the
+//! first two), and only then commit the batch's offsets. A crash anywhere
+//! before the commit replays the batch; ReplacingMergeTree on the ids makes
+//! the replay harmless. A message that can never be processed goes to the
+//! dead-letter topic with its reason and its offset moves on. A ClickHouse
+//! outage stops progress (retry with backoff) and loses nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use ringpath_types::accounts::AccountsFile;
+use ringpath_types::wire::{AssignmentMessage, CallMessage, DlqMessage, EventMessage, Received};
+use tokio::sync::watch;
+
+use crate::attribution::{self, Target};
+use crate::geo::GeoLookup;
+use crate::metrics::Metrics;
+use crate::rows::{AssignmentRow, CallRow, EventRow};
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+use crate::transform;
+
+pub struct Pipeline {
+    pub settings: Settings,
+    pub store: Store,
+    pub geo: Arc<dyn GeoLookup>,
+    pub accounts: Arc<RwLock<Arc<AccountsFile>>>,
+    pub metrics: Arc<Metrics>,
+    consumer: StreamConsumer,
+    dlq: FutureProducer,
+}
+
+#[derive(Default)]
+struct Batch {
+    events: Vec<EventRow>,
+    assignments: Vec<AssignmentRow>,
+    calls: Vec<CallMessage>,
+    dead: Vec<DlqMessage>,
+    /// (topic, partition) → next offset to commit.
+    offsets: HashMap<(String, i32), i64>,
+    messages: usize,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Pipeline {
+    pub fn new(settings: Settings, geo: Arc<dyn GeoLookup>, accounts: Arc<RwLock<Arc<AccountsFile>>>, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.kafka_brokers)
+            .set("group.id", &settings.group_id)
+            .set("client.id", "ringpath-enrich")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("session.timeout.ms", "10000")
+            .set("max.poll.interval.ms", "600000")
+            .set("fetch.wait.max.ms", "100")
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .create()?;
+        let topics = [settings.topics.events.as_str(), settings.topics.calls.as_str(), settings.topics.assignments.as_str()];
+        consumer.subscribe(&topics)?;
+        let dlq: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.kafka_brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        let store = Store::new(&settings.clickhouse);
+        Ok(Pipeline { settings, store, geo, accounts, metrics, consumer, dlq })
+    }
+
+    fn accounts(&self) -> Arc<AccountsFile> {
+        self.accounts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs until `shutdown` flips to true; then flushes and commits what it holds.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut last_reattribution = Instant::now();
+        loop {
+            let mut batch = Batch::default();
+            let deadline = tokio::time::Instant::now() + self.settings.batch_period;
+            while batch.messages < self.settings.batch_rows {
+                tokio::select! {
+                    msg = self.consumer.recv() => match msg {
+                        Ok(m) => self.add(&mut batch, &m),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "kafka receive error");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = shutdown.changed() => break,
+                }
+            }
+            if batch.messages > 0 {
+                self.flush(batch, &mut shutdown).await?;
+            }
+            if *shutdown.borrow() {
+                tracing::info!("enrich stopping: last batch committed");
+                return Ok(());
+            }
+            if last_reattribution.elapsed() > Duration::from_secs(5) {
+                last_reattribution = Instant::now();
+                if let Err(e) = self.reattribute_pending().await {
+                    tracing::warn!(error = %e, "re-attribution pass failed; will retry");
+                }
+            }
+        }
+    }
+
+    fn dead(batch: &mut Batch, stage: &str, reason: String, account: Option<String>, payload: &[u8]) {
+        batch.dead.push(DlqMessage {
+            stage: stage.to_owned(),
+            reason,
+            account,
+            payload: String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)]).into_owned(),
+            received: Received { received_at: now_ms(), ip: String::new(), user_agent: String::new() },
+        });
+    }
+
+    fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>) {
+        batch.messages += 1;
+        batch.offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+        let payload = m.payload().unwrap_or(&[]);
+        let accounts = self.accounts();
+        let topics = &self.settings.topics;
+        let topic = m.topic();
+        if topic == topics.events {
+            match serde_json::from_slice::<EventMessage>(payload) {
+                Ok(msg) => match accounts.account(&msg.account) {
+                    Some(acc) => batch.events.push(transform::event_row(&msg, acc, self.geo.as_ref())),
+                    None => Self::dead(batch, "enrich:events", format!("unknown account {}", msg.account), Some(msg.account.clone()), payload),
+                },
+                Err(e) => Self::dead(batch, "enrich:events", format!("unparseable event message: {e}"), None, payload),
+            }
+        } else if topic == topics.assignments {
+            match serde_json::from_slice::<AssignmentMessage>(payload) {
+                Ok(msg) => match accounts.account(&msg.account) {
+                    Some(acc) => batch.assignments.push(transform::assignment_row(&msg, acc, self.geo.as_ref())),
+                    None => Self::dead(batch, "enrich:assignments", format!("unknown account {}", msg.account), Some(msg.account.clone()), payload),
+                },
+                Err(e) => Self::dead(batch, "enrich:assignments", format!("unparseable assignment message: {e}"), None, payload),
+            }
+        } else if topic == topics.calls {
+            match serde_json::from_slice::<CallMessage>(payload) {
+                Ok(msg) if accounts.account(&msg.account).is_some() => batch.calls.push(msg),
+                Ok(msg) => Self::dead(batch, "enrich:calls", format!("unknown account {}", msg.account), Some(msg.account.clone()), payload),
+                Err(e) => Self::dead(batch, "enrich:calls", format!("unparseable call message: {e}"), None, payload),
+            }
+        }
+    }
+
+    /// Retries `op` with backoff until it succeeds. Gives up only on shutdown,
+    /// returning an error so the batch's offsets are not committed.
+    async fn retry<T, F, Fut>(&self, what: &str, shutdown: &mut watch::Receiver<bool>, mut op: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.metrics.store_errors.with_label_values(&[what]).inc();
+                    tracing::warn!(error = %e, what, retry_in_ms = delay.as_millis() as u64, "clickhouse write failed; holding offsets and retrying");
+                    if *shutdown.borrow() {
+                        anyhow::bail!("shutting down with an unwritten batch ({what}): it will be replayed");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn flush(&self, batch: Batch, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        for msg in &batch.dead {
+            let body = serde_json::to_vec(msg).unwrap_or_default();
+            loop {
+                let rec = FutureRecord::to(&self.settings.topics.dlq).key(msg.stage.as_str()).payload(&body);
+                match self.dlq.send(rec, Duration::from_secs(5)).await {
+                    Ok(_) => break,
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, "could not dead-letter; retrying");
+                        if *shutdown.borrow() {
+                            anyhow::bail!("shutting down before the dead letters were written");
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            self.metrics.dead_letters.with_label_values(&[&msg.stage]).inc();
+        }
+        self.retry("assignments", shutdown, || self.store.insert_assignments(&batch.assignments)).await?;
+        self.retry("events", shutdown, || self.store.insert_events(&batch.events)).await?;
+        let mut call_rows = Vec::with_capacity(batch.calls.len());
+        for call in &batch.calls {
+            let row = self.retry("attribution", shutdown, || self.attribute(call)).await?;
+            call_rows.push(row);
+        }
+        self.retry("calls", shutdown, || self.store.insert_calls(&call_rows)).await?;
+
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &batch.offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            // Rows are stored; a lost commit only means a harmless replay.
+            tracing::warn!(error = %e, "offset commit failed; the batch will be replayed and deduplicated");
+        }
+        self.metrics.rows.with_label_values(&["events"]).inc_by(batch.events.len() as u64);
+        self.metrics.rows.with_label_values(&["assignments"]).inc_by(batch.assignments.len() as u64);
+        self.metrics.rows.with_label_values(&["calls"]).inc_by(call_rows.len() as u64);
+        self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Attributes one call (reads assignments and events already stored).
+    async fn attribute(&self, msg: &CallMessage) -> Result<CallRow, StoreError> {
+        let started_ms = ringpath_types::time::parse_rfc3339_ms(&msg.call.started_at).unwrap_or(msg.received.received_at);
+        let mut row = attribution::base_row(msg, started_ms, msg.received.received_at.max(0) as u64);
+        let accounts = self.accounts();
+        let Some(account) = accounts.account(&msg.account) else { return Ok(row) };
+        self.attribute_row(account, &mut row, msg.received.received_at).await?;
+        Ok(row)
+    }
+
+    async fn attribute_row(&self, account: &ringpath_types::accounts::Account, row: &mut CallRow, received_ms: i64) -> Result<(), StoreError> {
+        let target = attribution::target(account, &row.to_number);
+        match &target {
+            Target::Pool(_) => {
+                let holders = self.store.holders(&account.id, &row.to_number, row.started_ms).await?;
+                match attribution::pick_holder(&holders, row.started_ms) {
+                    Some((holder, shared)) => {
+                        let to = row.started_ms;
+                        let sessions = if holder.visitor_id.is_empty() {
+                            Vec::new()
+                        } else {
+                            self.store.visitor_sessions(&account.id, &holder.visitor_id, to.saturating_sub(attribution::LINEAR_LOOKBACK_MS), to).await?
+                        };
+                        let own = sessions.iter().find(|s| s.session_id == holder.session_id).cloned();
+                        let own = match own {
+                            Some(s) => Some(s),
+                            None => self
+                                .store
+                                .visitor_sessions_by_session(&account.id, &holder.session_id)
+                                .await?,
+                        };
+                        attribution::credit_session(row, holder, shared, own.as_ref(), &sessions);
+                    }
+                    None => {
+                        let waited = now_ms() - received_ms;
+                        row.attribution = if waited < self.settings.attribution_wait.as_millis() as i64 { "pending" } else { "none" }.into();
+                    }
+                }
+            }
+            Target::Source { .. } => attribution::credit_source(row, &target),
+            Target::Site | Target::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Retries calls stored as `pending`; a found holder or an expired wait
+    /// writes a corrected row with a higher version.
+    async fn reattribute_pending(&self) -> Result<(), StoreError> {
+        let pending = self.store.pending_calls().await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let accounts = self.accounts();
+        let mut corrected = Vec::new();
+        for mut row in pending {
+            let Some(account) = accounts.account(&row.account_id) else { continue };
+            let received_ms = i64::from(row.received_at) * 1000;
+            self.attribute_row(account, &mut row, received_ms).await?;
+            if row.attribution != "pending" {
+                row.version = now_ms().max(0) as u64;
+                corrected.push(row);
+            }
+        }
+        self.store.insert_calls(&corrected).await?;
+        self.metrics.rows.with_label_values(&["calls_corrected"]).inc_by(corrected.len() as u64);
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! From a collector message to a stored row: geo lookup on the full IP, then
+//! IP truncation, traffic classification and user-agent reading. Pure apart
+//! from the `GeoLookup` it is handed; nothing here writes anywhere.
+
+use std::net::IpAddr;
+
+use ringpath_types::accounts::{Account, IpPolicy};
+use ringpath_types::ip::{is_truncation_country, truncate};
+use ringpath_types::wire::{AssignmentMessage, Consent, EventMessage};
+use ringpath_types::{classify, url, VisitSource};
+
+use crate::geo::{GeoInfo, GeoLookup};
+use crate::rows::{AssignmentRow, EventRow};
+
+/// The stored form of a client IP and the geo found for the full address.
+pub struct Located {
+    pub ip: String,
+    pub truncated: bool,
+    pub geo: GeoInfo,
+}
+
+/// SPEC §5: truncate when the policy says always, the visitor has not
+/// granted consent, or geo places them in the EU/EEA, UK or Switzerland.
+pub fn locate(raw_ip: &str, consent: Consent, policy: IpPolicy, geo: &dyn GeoLookup) -> Located {
+    let Ok(ip) = raw_ip.parse::<IpAddr>() else {
+        // Not an address: store nothing rather than something unparseable.
+        return Located { ip: String::new(), truncated: true, geo: GeoInfo::default() };
+    };
+    let info = geo.lookup(ip);
+    let must_truncate = policy == IpPolicy::Always || consent != Consent::Granted || info.in_eu || is_truncation_country(&info.country);
+    let stored = if must_truncate { truncate(ip) } else { ringpath_types::ip::canonical(ip) };
+    Located { ip: stored.to_string(), truncated: must_truncate, geo: info }
+}
+
+fn secs(ms: i64) -> u32 {
+    (ms.max(0) / 1000).min(u32::MAX as i64) as u32
+}
+
+fn click(vs: &VisitSource, p: &str) -> String {
+    vs.click_id(p).unwrap_or("").to_owned()
+}
+
+/// First click id of a visit as (type, value), for the calls table.
+pub fn first_click(vs: &VisitSource) -> (String, String) {
+    vs.click_ids.first().map(|(p, v)| ((*p).to_owned(), v.clone())).unwrap_or_default()
+}
+
+pub fn event_row(msg: &EventMessage, account: &Account, geo: &dyn GeoLookup) -> EventRow {
+    let loc = locate(&msg.received.ip, msg.consent, account.ip_policy, geo);
+    let e = &msg.event;
+    let referrer = e.referrer.clone().unwrap_or_default();
+    // None: a same-site referrer, which continues the session's source.
+    let visit = classify(&e.url, &referrer);
+    let vs = visit.clone().unwrap_or_default();
+    let ua = ringpath_types::ua::parse(&msg.received.user_agent);
+    EventRow {
+        account_id: msg.account.clone(),
+        event_id: e.id.clone(),
+        event_type: e.kind.clone(),
+        ts: secs(e.ts),
+        ts_ms: e.ts.max(0) as u64,
+        received_at: secs(msg.received.received_at),
+        visitor_id: msg.visitor_id.clone().unwrap_or_default(),
+        session_id: msg.session_id.clone().unwrap_or_default(),
+        page_id: msg.page_id.clone().unwrap_or_default(),
+        consent: msg.consent.as_str().to_owned(),
+        ip: loc.ip,
+        ip_truncated: u8::from(loc.truncated),
+        country: loc.geo.country,
+        region: loc.geo.region,
+        city: loc.geo.city,
+        latitude: loc.geo.latitude,
+        longitude: loc.geo.longitude,
+        url: e.url.clone(),
+        path: url::split(&e.url).map(|p| p.path.to_owned()).unwrap_or_default(),
+        referrer,
+        referrer_host: vs.referrer_host.clone(),
+        title: e.title.clone().unwrap_or_default(),
+        channel: visit.as_ref().map(|v| v.channel().as_str().to_owned()).unwrap_or_default(),
+        source: vs.source.clone(),
+        medium: vs.medium.clone(),
+        campaign: vs.campaign.clone(),
+        term: vs.term.clone(),
+        content: vs.content.clone(),
+        gclid: click(&vs, "gclid"),
+        gbraid: click(&vs, "gbraid"),
+        wbraid: click(&vs, "wbraid"),
+        fbclid: click(&vs, "fbclid"),
+        msclkid: click(&vs, "msclkid"),
+        ttclid: click(&vs, "ttclid"),
+        li_fat_id: click(&vs, "li_fat_id"),
+        number: e.number.clone().unwrap_or_default(),
+        props: serde_json::to_string(&e.props).unwrap_or_else(|_| "{}".into()),
+        user_agent: msg.received.user_agent.clone(),
+        browser: ua.browser.to_owned(),
+        os: ua.os.to_owned(),
+        device: ua.device.to_owned(),
+        is_bot: u8::from(ua.is_bot),
+        screen: msg.screen.clone().unwrap_or_default(),
+        lang: msg.lang.clone().unwrap_or_default(),
+        tz: msg.tz.clone().unwrap_or_default(),
+        version: msg.received.received_at.max(0) as u64,
+    }
+}
+
+pub fn assignment_row(msg: &AssignmentMessage, account: &Account, geo: &dyn GeoLookup) -> AssignmentRow {
+    // Assignments exist only with consent (session-level numbers).
+    let loc = locate(&msg.received.ip, Consent::Granted, account.ip_policy, geo);
+    let referrer = msg.referrer.clone().unwrap_or_default();
+    let vs = classify(&msg.url, &referrer).unwrap_or_default();
+    let (click_id_type, click_id) = first_click(&vs);
+    AssignmentRow {
+        account_id: msg.account.clone(),
+        number: msg.number.clone(),
+        kind: match msg.kind {
+            ringpath_types::wire::NumberKind::Session => "session",
+            ringpath_types::wire::NumberKind::Source => "source",
+            ringpath_types::wire::NumberKind::Site => "site",
+        }
+        .to_owned(),
+        pool_id: msg.pool_id.clone().unwrap_or_default(),
+        session_id: msg.session_id.clone(),
+        visitor_id: msg.visitor_id.clone().unwrap_or_default(),
+        assigned_at: secs(msg.assigned_at),
+        assigned_ms: msg.assigned_at.max(0) as u64,
+        expires_ms: msg.expires_at.max(0) as u64,
+        shared: u8::from(msg.shared),
+        ip: loc.ip,
+        ip_truncated: u8::from(loc.truncated),
+        country: loc.geo.country,
+        url: msg.url.clone(),
+        referrer,
+        referrer_host: vs.referrer_host.clone(),
+        channel: if vs.channel.is_some() { vs.channel().as_str().to_owned() } else { String::new() },
+        source: vs.source.clone(),
+        medium: vs.medium.clone(),
+        campaign: vs.campaign.clone(),
+        term: vs.term.clone(),
+        content: vs.content.clone(),
+        click_id_type,
+        click_id,
+        version: msg.received.received_at.max(0) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::NoGeo;
+
+    struct FixedGeo(&'static str);
+    impl GeoLookup for FixedGeo {
+        fn lookup(&self, _ip: IpAddr) -> GeoInfo {
+            GeoInfo { country: self.0.into(), ..GeoInfo::default() }
+        }
+    }
+
+    #[test]
+    fn us_visitor_with_consent_keeps_full_ip() {
+        let l = locate("8.8.8.8", Consent::Granted, IpPolicy::EuAndOptedOut, &FixedGeo("US"));
+        assert_eq!((l.ip.as_str(), l.truncated), ("8.8.8.8", false));
+    }
+
+    #[test]
+    fn eu_uk_swiss_visitors_are_truncated_after_geo() {
+        for c in ["DE", "GB", "CH", "NO"] {
+            let l = locate("81.2.69.142", Consent::Granted, IpPolicy::EuAndOptedOut, &FixedGeo(c));
+            assert_eq!(l.ip, "81.2.69.0", "{c}");
+            assert_eq!(l.geo.country, c, "geo used the full IP");
+        }
+    }
+
+    #[test]
+    fn no_consent_or_always_policy_truncates_everyone() {
+        assert_eq!(locate("8.8.8.8", Consent::Pending, IpPolicy::EuAndOptedOut, &FixedGeo("US")).ip, "8.8.8.0");
+        assert_eq!(locate("8.8.8.8", Consent::Denied, IpPolicy::EuAndOptedOut, &NoGeo).ip, "8.8.8.0");
+        assert_eq!(locate("2001:db8:1:2::5", Consent::Granted, IpPolicy::Always, &FixedGeo("US")).ip, "2001:db8:1::");
+    }
+
+    #[test]
+    fn garbage_ip_is_not_stored() {
+        let l = locate("not-an-ip", Consent::Granted, IpPolicy::EuAndOptedOut, &NoGeo);
+        assert_eq!(l.ip, "");
+    }
+}
