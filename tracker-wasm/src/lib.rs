@@ -1,12 +1,14 @@
-//! ringpath's browser tracker. The pure parts (consent precedence, phone
-//! number matching, URL scrubbing, the batch document, a tiny JSON codec) are
-//! plain modules tested natively; `web` is the wasm32-only adapter that wires
-//! them to the DOM, cookies and the network.
+//! ringpath's browser tracker, the Rust half: the decisions that must be
+//! right and tested — consent precedence, which DNI rule a visit matches
+//! (shared with ingest through `ringpath-types`), finding and rewriting phone
+//! numbers in page text, scrubbing personal data from URLs. All pure and
+//! tested natively. `exports` (wasm32 only) hands them to rp.js, which owns
+//! the browser side: DOM walking, cookies, network, events (js/tail.js).
 
-pub mod batch;
 pub mod consent;
-pub mod json;
+pub mod dni;
+pub mod phone;
 pub mod pii;
 
 #[cfg(target_arch = "wasm32")]
-mod web;
+mod exports;

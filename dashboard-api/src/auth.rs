@@ -1,0 +1,105 @@
+//! Who is asking, and which accounts they may read. Tokens are stored as
+//! sha256 only and compared in constant time. Credentials that are valid but
+//! do not cover the account get 404 — never a hint that it exists.
+
+use base64::Engine;
+use ringpath_types::accounts::AccountsFile;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Account(String),
+    Agency(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// Missing, malformed or wrong credentials → 401.
+    Unauthorized,
+    /// Valid credentials that do not cover the resource → 404.
+    NotCovered,
+}
+
+fn token_matches(token: &str, want_hex: &str) -> bool {
+    let got = hex::encode(Sha256::digest(token.as_bytes()));
+    bool::from(got.as_bytes().ct_eq(want_hex.to_ascii_lowercase().as_bytes()))
+}
+
+/// Checks `Authorization: Basic base64(id:token)` against accounts and agencies.
+pub fn authenticate(header: Option<&str>, accounts: &AccountsFile) -> Result<Principal, AuthError> {
+    let encoded = header.and_then(|h| h.strip_prefix("Basic ")).ok_or(AuthError::Unauthorized)?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| AuthError::Unauthorized)?;
+    let text = String::from_utf8(decoded).map_err(|_| AuthError::Unauthorized)?;
+    let (id, token) = text.split_once(':').ok_or(AuthError::Unauthorized)?;
+    if let Some(acc) = accounts.account(id) {
+        if token_matches(token, &acc.token_sha256) {
+            return Ok(Principal::Account(acc.id.clone()));
+        }
+        return Err(AuthError::Unauthorized);
+    }
+    if let Some(agency) = accounts.agency(id) {
+        if token_matches(token, &agency.token_sha256) {
+            return Ok(Principal::Agency(agency.id.clone()));
+        }
+    }
+    Err(AuthError::Unauthorized)
+}
+
+/// May `who` read `account`?
+pub fn covers(who: &Principal, account: &str, accounts: &AccountsFile) -> Result<(), AuthError> {
+    let Some(acc) = accounts.account(account) else { return Err(AuthError::NotCovered) };
+    let ok = match who {
+        Principal::Account(id) => id == &acc.id,
+        Principal::Agency(agency) => acc.agency.as_deref() == Some(agency.as_str()),
+    };
+    if ok { Ok(()) } else { Err(AuthError::NotCovered) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(t: &str) -> String {
+        hex::encode(Sha256::digest(t.as_bytes()))
+    }
+
+    fn file() -> AccountsFile {
+        AccountsFile::parse(&format!(
+            "[[account]]\nid = \"acc_a\"\nagency = \"agc_x\"\ntoken_sha256 = \"{}\"\n[[account]]\nid = \"acc_b\"\ntoken_sha256 = \"{}\"\n[[agency]]\nid = \"agc_x\"\ntoken_sha256 = \"{}\"\n",
+            sha("ta"),
+            sha("tb"),
+            sha("tx")
+        ))
+        .unwrap()
+    }
+
+    fn basic(id: &str, token: &str) -> String {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{token}")))
+    }
+
+    #[test]
+    fn account_token_reads_only_its_account() {
+        let f = file();
+        let who = authenticate(Some(&basic("acc_a", "ta")), &f).unwrap();
+        assert_eq!(covers(&who, "acc_a", &f), Ok(()));
+        assert_eq!(covers(&who, "acc_b", &f), Err(AuthError::NotCovered));
+        assert_eq!(covers(&who, "acc_nope", &f), Err(AuthError::NotCovered));
+    }
+
+    #[test]
+    fn agency_token_reads_its_accounts_only() {
+        let f = file();
+        let who = authenticate(Some(&basic("agc_x", "tx")), &f).unwrap();
+        assert_eq!(covers(&who, "acc_a", &f), Ok(()));
+        assert_eq!(covers(&who, "acc_b", &f), Err(AuthError::NotCovered));
+    }
+
+    #[test]
+    fn bad_credentials_are_unauthorized() {
+        let f = file();
+        for h in [None, Some("Bearer x".to_string()), Some("Basic !!!".to_string()), Some(basic("acc_a", "tb")), Some(basic("acc_zz", "ta")), Some(basic("agc_x", "ta"))] {
+            assert_eq!(authenticate(h.as_deref(), &f), Err(AuthError::Unauthorized), "{h:?}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! JSON rows → CSV (RFC 4180) for `Accept: text/csv`. Nested values are
+//! written as their JSON text.
+
+use serde_json::Value;
+
+fn cell(v: &Value) -> String {
+    let raw = match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    // Defuse spreadsheet formulas in attacker-controlled strings (URLs, titles).
+    let raw = if raw.starts_with(['=', '+', '-', '@']) && !raw.parse::<f64>().is_ok() { format!("'{raw}") } else { raw };
+    if raw.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", raw.replace('"', "\"\""))
+    } else {
+        raw
+    }
+}
+
+/// Header from the first row's keys (in order); one line per row.
+pub fn to_csv(rows: &[Value]) -> String {
+    let Some(Value::Object(first)) = rows.first() else { return String::new() };
+    let columns: Vec<&String> = first.keys().collect();
+    let mut out = columns.iter().map(|c| cell(&Value::String((*c).clone()))).collect::<Vec<_>>().join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let line = columns.iter().map(|c| cell(row.get(c.as_str()).unwrap_or(&Value::Null))).collect::<Vec<_>>().join(",");
+        out.push_str(&line);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quotes_escapes_and_defuses_formulas() {
+        let rows = vec![json!({"key": "a,b", "n": 1}), json!({"key": "=cmd()", "n": -2}), json!({"key": "say \"hi\"", "n": null})];
+        assert_eq!(to_csv(&rows), "key,n\r\n\"a,b\",1\r\n'=cmd(),-2\r\n\"say \"\"hi\"\"\",\r\n");
+    }
+}
