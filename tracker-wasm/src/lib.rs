@@ -11,4 +11,10 @@ pub mod phone;
 pub mod pii;
 
 #[cfg(target_arch = "wasm32")]
+mod alloc;
+#[cfg(target_arch = "wasm32")]
 mod exports;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static HEAP: alloc::SizeClasses = alloc::SizeClasses::new();
