@@ -137,7 +137,15 @@
     }));
   }
   // The first batch waits (≤ 3 s) for the DNI decision so the page view carries the number shown.
-  function go() { if (!ready) { ready = 1; flush(); } }
+  function go() {
+    if (ready) return;
+    ready = 1;
+    for (var i = 0; i < queue.length; i++) {
+      queue[i].number = shown || undefined;
+      queue[i].title = d.title ? d.title.slice(0, 300) : undefined;
+    }
+    flush();
+  }
   function engage(u) {
     var now = Date.now();
     if (visibleSince) visibleMs += now - visibleSince;
