@@ -183,9 +183,20 @@ class Browser:
     def close(self):
         try:
             self.call("DELETE", "/session/" + self.session)
+        except OSError as e:
+            print("browser-check: closing the WebDriver session failed: %s" % e, file=sys.stderr)
         finally:
             self.driver.terminate()
             self.driver.wait(10)
+            # Any Chromium process of this run's own profile that outlived the session.
+            for pid in os.listdir("/proc"):
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        mine = self.profile.encode() in f.read()
+                    if mine:
+                        os.kill(int(pid), 15)
+                except (OSError, ValueError):
+                    pass
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
@@ -228,6 +239,8 @@ class Checks:
 
     def open(self, html, query="", path="/p.html"):
         self.b.go("about:blank")
+        # Cookie writes of the previous page's pagehide reach the cookie store asynchronously.
+        time.sleep(0.3)
         self.c.reset()
         self.b.clear_cookies()
         self.site.pages[path] = html
@@ -289,6 +302,18 @@ class Checks:
         wait_for(lambda: self.text("late") == "Later: 555.010.9001", what="late content swap")
         batch = self.pageview_batch()
         assert batch["events"][0]["number"] == SESSION_NUMBER, batch
+
+    def test_a_session_keeps_its_number_on_later_pages_without_asking_again(self):
+        self.open(page(self.c, "not-required", body=BODY + '<a id="next" href="/p2.html">next</a>'), "?utm_medium=cpc&utm_source=google")
+        wait_for(lambda: self.text("f2") == "555-010-9001", what="session number")
+        assert len(self.c.calls("/v1/numbers")) == 1
+        self.site.pages["/p2.html"] = page(self.c, "not-required")
+        self.b.js("document.getElementById('next').click()")
+        wait_for(lambda: self.b.js("return location.pathname") == "/p2.html", what="page 2")
+        wait_for(lambda: self.text("f2") == "555-010-9001", what="number on page 2")
+        p2 = wait_for(lambda: [e for e in self.c.events("pageview") if e["url"].endswith("/p2.html")], what="page 2 view")[0]
+        assert p2["number"] == SESSION_NUMBER and p2["referrer"].endswith("utm_source=google"), p2
+        assert len(self.c.calls("/v1/numbers")) == 1, self.c.calls("/v1/numbers")
 
     def test_failed_config_or_number_request_leaves_the_page_untouched(self):
         self.expect_network_errors = True

@@ -58,7 +58,7 @@
 
   // ---- consent ----
   function decide() {
-    var next = ["pending", "granted", "denied"][R.consent_state(nav.globalPrivacyControl === true, explicit, tcf, gcm, attr)];
+    var next = ["pending", "granted", "denied"][R.consent_state(nav.globalPrivacyControl === true, explicit, tcf, gcm, attr || "")];
     if (next == consent) return;
     var first = !consent;
     consent = next;
@@ -82,7 +82,7 @@
   function gcmEntry(e) {
     try {
       if (e && e[0] == "consent" && e[2]) {
-        var s = e[2].analytics_storage, v = R.gcm_decision("consent", String(e[1]), s == null ? undefined : String(s));
+        var s = e[2].analytics_storage, v = R.gcm_decision("consent", String(e[1]), s == null ? "" : String(s));
         if (v != null) gcm = v;
       }
     } catch (x) {}

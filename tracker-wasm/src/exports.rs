@@ -13,10 +13,10 @@ pub fn strip_url(url: &str) -> String {
     pii::strip_url(url)
 }
 
-/// 0 = pending, 1 = granted, 2 = denied.
+/// 0 = pending, 1 = granted, 2 = denied. `attribute` is `data-consent` ("" when absent).
 #[wasm_bindgen]
-pub fn consent_state(gpc: bool, explicit: Option<bool>, tcf: Option<bool>, gcm: Option<bool>, attribute: Option<String>) -> u32 {
-    let signals = Signals { gpc, explicit, tcf, gcm, not_required: consent::attribute_waives_consent(attribute.as_deref()) };
+pub fn consent_state(gpc: bool, explicit: Option<bool>, tcf: Option<bool>, gcm: Option<bool>, attribute: &str) -> u32 {
+    let signals = Signals { gpc, explicit, tcf, gcm, not_required: consent::attribute_waives_consent(Some(attribute)) };
     match signals.resolve() {
         Consent::Pending => 0,
         Consent::Granted => 1,
@@ -29,9 +29,10 @@ pub fn tcf_decision(success: bool, gdpr_applies: Option<bool>, event_status: &st
     consent::tcf_decision(success, gdpr_applies, event_status, purpose1)
 }
 
+/// `analytics_storage` is "" when the command does not set it.
 #[wasm_bindgen]
-pub fn gcm_decision(command: &str, action: &str, analytics_storage: Option<String>) -> Option<bool> {
-    consent::gcm_decision(command, action, analytics_storage.as_deref())
+pub fn gcm_decision(command: &str, action: &str, analytics_storage: &str) -> Option<bool> {
+    consent::gcm_decision(command, action, Some(analytics_storage).filter(|s| !s.is_empty()))
 }
 
 /// 0 = new source, 1 = direct, 2 = same-site navigation.

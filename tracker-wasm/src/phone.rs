@@ -9,7 +9,7 @@
 /// number) and the length of the country code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Number<'a> {
-    digits: &'a [u8],
+    digits: &'a str,
     cc_len: usize,
 }
 
@@ -20,8 +20,8 @@ const TWO_DIGIT_CODES: &[u8] = &[
     63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98,
 ];
 
-fn country_code_len(digits: &[u8]) -> usize {
-    match digits {
+fn country_code_len(digits: &str) -> usize {
+    match digits.as_bytes() {
         [b'1' | b'7', ..] => 1,
         [a, b, ..] if TWO_DIGIT_CODES.contains(&((a - b'0') * 10 + (b - b'0'))) => 2,
         _ => 3,
@@ -31,25 +31,25 @@ fn country_code_len(digits: &[u8]) -> usize {
 impl<'a> Number<'a> {
     /// Reads `+<digits>` (7–15 digits, no leading zero); `None` otherwise.
     pub fn parse(e164: &'a str) -> Option<Number<'a>> {
-        let digits = e164.trim().strip_prefix('+')?.as_bytes();
-        let valid = (7..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) && digits[0] != b'0';
+        let digits = e164.trim().strip_prefix('+')?;
+        let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         valid.then(|| Number { digits, cc_len: country_code_len(digits) })
     }
 
-    fn cc(&self) -> &'a [u8] {
+    fn cc(&self) -> &'a str {
         &self.digits[..self.cc_len]
     }
 
-    fn nsn(&self) -> &'a [u8] {
+    fn nsn(&self) -> &'a str {
         &self.digits[self.cc_len..]
     }
 
     /// The national trunk prefix dialled before the NSN at home.
-    fn trunk(&self) -> &'static [u8] {
+    fn trunk(&self) -> &'static str {
         match self.cc() {
-            b"1" => b"1",
-            b"7" => b"8",
-            _ => b"0",
+            "1" => "1",
+            "7" => "8",
+            _ => "0",
         }
     }
 }
@@ -78,27 +78,21 @@ impl Form {
     }
 
     /// The digits of `n` written in this form; empty when the form does not apply.
-    fn digits(self, n: &Number<'_>, out: &mut Vec<u8>) {
+    fn digits(self, n: &Number<'_>, out: &mut String) {
         out.clear();
         match self {
-            Form::DoubleZero => out.extend_from_slice(b"00"),
-            Form::PlusTrunk if n.trunk() != b"0" => return,
-            Form::Trunk => {
-                out.extend_from_slice(n.trunk());
-                out.extend_from_slice(n.nsn());
-                return;
-            }
-            Form::National => {
-                out.extend_from_slice(n.nsn());
-                return;
-            }
+            Form::DoubleZero => out.push_str("00"),
+            Form::PlusTrunk if n.trunk() != "0" => return,
+            Form::Trunk => out.push_str(n.trunk()),
             _ => {}
         }
-        out.extend_from_slice(n.cc());
-        if self == Form::PlusTrunk {
-            out.push(b'0');
+        if !self.is_national() {
+            out.push_str(n.cc());
         }
-        out.extend_from_slice(n.nsn());
+        if self == Form::PlusTrunk {
+            out.push('0');
+        }
+        out.push_str(n.nsn());
     }
 }
 
@@ -121,7 +115,8 @@ fn separator_len(rest: &[u8]) -> usize {
 const MAX_GAP: u8 = 3;
 
 /// The end of `digits` written from `start` with separators, or `None`.
-fn match_at(text: &[u8], start: usize, digits: &[u8], allow_plus: bool) -> Option<usize> {
+fn match_at(text: &[u8], start: usize, digits: &str, allow_plus: bool) -> Option<usize> {
+    let digits = digits.as_bytes();
     if digits.is_empty() {
         return None;
     }
@@ -190,29 +185,32 @@ fn follows_foreign_prefix(before: &[u8]) -> bool {
 /// Copies `template`, putting `digits` where the template has digits: same
 /// length gives the same grouping; extra digits join the last group, and
 /// missing ones shorten the tail.
-fn fill(template: &str, digits: &[u8], out: &mut String) {
+fn fill(template: &str, digits: &str, out: &mut String) {
     let slots = template.bytes().filter(u8::is_ascii_digit).count();
     let mut slot = 0;
     let mut used = 0;
-    for c in template.chars() {
-        if c.is_ascii_digit() {
-            slot += 1;
-            let take = if slot == slots { digits.len() - used.min(digits.len()) } else { usize::from(used < digits.len()) };
-            for d in &digits[used..used + take] {
-                out.push(char::from(*d));
-            }
-            used += take;
-        } else if used < digits.len() {
-            out.push(c);
+    // Digits are ASCII, so the separator runs between them are whole chars.
+    let mut run_start = 0;
+    for (i, byte) in template.bytes().enumerate() {
+        if !byte.is_ascii_digit() {
+            continue;
         }
+        if used < digits.len() {
+            out.push_str(&template[run_start..i]);
+        }
+        slot += 1;
+        let take = if slot == slots { digits.len() - used.min(digits.len()) } else { usize::from(used < digits.len()) };
+        out.push_str(&digits[used..used + take]);
+        used += take;
+        run_start = i + 1;
     }
 }
 
 fn push_international(n: &Number<'_>, out: &mut String) {
     out.push('+');
-    out.extend(n.cc().iter().map(|d| char::from(*d)));
+    out.push_str(n.cc());
     out.push(' ');
-    out.extend(n.nsn().iter().map(|d| char::from(*d)));
+    out.push_str(n.nsn());
 }
 
 /// Writes `new` as the matched text was written in `form`.
@@ -222,13 +220,13 @@ fn render(matched: &str, form: Form, target: &Number<'_>, new: &Number<'_>, out:
         push_international(new, out);
         return;
     }
-    let mut digits = Vec::new();
+    let mut digits = String::new();
     form.digits(new, &mut digits);
     fill(matched, &digits, out);
 }
 
 /// The first target matching at `start`: (end, form, target index).
-fn match_any(text: &[u8], start: usize, targets: &[Number<'_>], scratch: &mut Vec<u8>) -> Option<(usize, Form, usize)> {
+fn match_any(text: &[u8], start: usize, targets: &[Number<'_>], scratch: &mut String) -> Option<(usize, Form, usize)> {
     for form in FORMS {
         for (index, target) in targets.iter().enumerate() {
             form.digits(target, scratch);
@@ -248,7 +246,7 @@ pub fn replace_in_text(text: &str, targets: &[Number<'_>], new: &Number<'_>) -> 
     let mut out = String::new();
     let mut copied = 0;
     let mut i = 0;
-    let mut scratch = Vec::new();
+    let mut scratch = String::new();
     while i < bytes.len() {
         if can_start_at(bytes, i) {
             if let Some((end, form, index)) = match_any(bytes, i, targets, &mut scratch) {
@@ -280,12 +278,12 @@ pub fn replace_in_tel_href(href: &str, targets: &[Number<'_>], new: &Number<'_>)
     if bytes.is_empty() || !can_start_at(bytes, 0) {
         return None;
     }
-    let (end, _, _) = match_any(bytes, 0, targets, &mut Vec::new())?;
+    let (end, _, _) = match_any(bytes, 0, targets, &mut String::new())?;
     if end != bytes.len() {
         return None;
     }
     let mut out = String::from("tel:+");
-    out.extend(new.digits.iter().map(|d| char::from(*d)));
+    out.push_str(new.digits);
     if let Some(p) = params {
         out.push(';');
         out.push_str(p);
@@ -300,7 +298,8 @@ fn percent_decode_ascii(s: &str) -> String {
     let mut rest = s;
     while let Some(pos) = rest.find('%') {
         out.push_str(&rest[..pos]);
-        let escaped = rest.get(pos + 1..pos + 3).and_then(|h| u8::from_str_radix(h, 16).ok()).filter(u8::is_ascii);
+        let hex = |at: usize| rest.as_bytes().get(at).and_then(|b| char::from(*b).to_digit(16));
+        let escaped = hex(pos + 1).zip(hex(pos + 2)).map(|(h, l)| (h * 16 + l) as u8).filter(u8::is_ascii);
         match escaped {
             Some(byte) => {
                 out.push(char::from(byte));
@@ -442,7 +441,7 @@ mod tests {
     fn country_codes_have_the_right_length() {
         for (number, cc) in [("+15550100000", "1"), ("+74951234567", "7"), ("+442079460000", "44"), ("+353123456789", "353"), ("+861012345678", "86")] {
             let n = Number::parse(number).unwrap();
-            assert_eq!(n.cc(), cc.as_bytes(), "{number}");
+            assert_eq!(n.cc(), cc, "{number}");
         }
     }
 

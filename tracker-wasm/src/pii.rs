@@ -25,35 +25,29 @@ fn is_campaign_param(lower_name: &str) -> bool {
 /// Whether a parameter name looks like it carries personal data.
 pub fn is_personal_name(name: &str) -> bool {
     let decoded = ringpath_types::url::percent_decode(name);
-    let lower = decoded.to_ascii_lowercase();
-    if is_campaign_param(&lower) {
+    let bytes = decoded.as_bytes();
+    if is_campaign_param(&decoded.to_ascii_lowercase()) {
         return false;
     }
-    let compact: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
-    if NAME_PARTS.iter().any(|part| compact.contains(part)) {
+    let compact: Vec<u8> = bytes.iter().filter(|b| b.is_ascii_alphanumeric()).map(u8::to_ascii_lowercase).collect();
+    if NAME_PARTS.iter().any(|part| compact.windows(part.len()).any(|w| w == part.as_bytes())) {
         return true;
     }
-    let marked = words(&decoded).iter().any(|word| NAME_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)));
-    marked
-}
-
-/// Splits `first_name`, `user-tel`, `contact[email]`, `firstName` into words.
-fn words(name: &str) -> Vec<&str> {
-    let mut boundaries = Vec::new();
-    let bytes = name.as_bytes();
-    for i in 1..bytes.len() {
-        if bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase() {
-            boundaries.push(i);
+    // Words of `first_name`, `user-tel`, `contact[email]`, `firstName`.
+    let mut start = 0;
+    for i in 0..=bytes.len() {
+        let at_end = i == bytes.len();
+        let separator = !at_end && !bytes[i].is_ascii_alphanumeric();
+        let hump = !at_end && i > 0 && bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase();
+        if at_end || separator || hump {
+            let word = &bytes[start..i];
+            if NAME_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
+                return true;
+            }
+            start = if separator { i + 1 } else { i };
         }
     }
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    for cut in boundaries {
-        pieces.push(&name[start..cut]);
-        start = cut;
-    }
-    pieces.push(&name[start..]);
-    pieces.into_iter().flat_map(|piece| piece.split(|c: char| !c.is_ascii_alphanumeric())).filter(|w| !w.is_empty()).collect()
+    false
 }
 
 /// Whether a parameter value is itself an e-mail address or a phone number.
