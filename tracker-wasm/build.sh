@@ -26,7 +26,7 @@ done
 # panic=immediate-abort drops the panic-message machinery (a wasm trap is all
 # a panic can do in the browser anyway).
 PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-  RUSTFLAGS="${RUSTFLAGS:--Zunstable-options -Cpanic=immediate-abort}" \
+  RUSTFLAGS="${RUSTFLAGS:--Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none}" \
   cargo build --manifest-path "$HERE/Cargo.toml" --release --target wasm32-unknown-unknown \
   -Z build-std=std,panic_abort
 

@@ -187,8 +187,9 @@ async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<S
     let account = path.into_inner();
     authorize(&state, &req, &account)?;
     let q = params::parse_query(req.query_string(), &["from", "to", "interval", "metric", "include_bots"])?;
-    let (from, to) = params::range(&q, now_ms())?;
     let interval = params::one_of(&q, "interval", params::INTERVALS, "day")?;
+    let default_span = if interval == "hour" { 24 * 3_600_000 } else { params::DEFAULT_RANGE_MS };
+    let (from, to) = params::range_with_default(&q, now_ms(), default_span)?;
     let metric = params::one_of(&q, "metric", params::METRICS, "pageviews")?;
     let bots = params::flag(&q, "include_bots")?;
     if interval == "hour" && to - from > 31 * 24 * 3_600_000 {

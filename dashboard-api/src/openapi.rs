@@ -49,7 +49,7 @@ fn metric_schema() -> Value {
 
 const ACCOUNT: Param = Param { name: "account", location: "path", required: true, schema: string_schema, description: "account id" };
 const VISITOR: Param = Param { name: "visitor_id", location: "path", required: true, schema: string_schema, description: "the _rp_vid visitor id" };
-const FROM: Param = Param { name: "from", location: "query", required: false, schema: time_schema, description: "start (inclusive); default to − 30 days" };
+const FROM: Param = Param { name: "from", location: "query", required: false, schema: time_schema, description: "start (inclusive); default to − 30 days (− 24 hours for interval=hour)" };
 const TO: Param = Param { name: "to", location: "query", required: false, schema: time_schema, description: "end (exclusive); default now" };
 const BOTS: Param = Param { name: "include_bots", location: "query", required: false, schema: bool_schema, description: "count bot traffic too" };
 

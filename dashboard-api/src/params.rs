@@ -45,8 +45,13 @@ pub fn parse_time(name: &str, value: &str) -> Result<i64, ParamError> {
 
 /// `from`/`to` with defaults (the last 30 days) and a cap on the span.
 pub fn range(q: &Query, now_ms: i64) -> Result<(i64, i64), ParamError> {
+    range_with_default(q, now_ms, DEFAULT_RANGE_MS)
+}
+
+/// Like `range`, with another default span (hourly charts default to a day).
+pub fn range_with_default(q: &Query, now_ms: i64, default_span_ms: i64) -> Result<(i64, i64), ParamError> {
     let to = q.get("to").map(|v| parse_time("to", v)).transpose()?.unwrap_or(now_ms);
-    let from = q.get("from").map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - DEFAULT_RANGE_MS);
+    let from = q.get("from").map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - default_span_ms);
     if from >= to {
         return Err(ParamError("from must be before to".into()));
     }

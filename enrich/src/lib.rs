@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod rows;
 pub mod settings;
 pub mod store;
+pub mod topics;
 pub mod transform;
 
 use std::sync::{Arc, RwLock};

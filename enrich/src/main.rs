@@ -24,12 +24,29 @@ async fn main() -> anyhow::Result<()> {
         "migrate" => {
             let ch = ringpath_enrich::settings::ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
             let applied = Store::migrate(&ch).await.context("applying migrations")?;
+            let (brokers, topics) = (kafka_brokers(&env), ringpath_types::wire::Topics::from_env(&env));
+            let created = ringpath_enrich::topics::ensure_topics(&brokers, &topics, topic_partitions(&env)?, topic_replication(&env)?)
+                .await
+                .with_context(|| format!("creating topics on {brokers}"))?;
+            println!("kafka {brokers}: {} topic(s) created", created.len());
             println!("database {}: {} migration(s) applied{}", ch.database, applied.len(), if applied.is_empty() { String::new() } else { format!(" ({})", applied.join(", ")) });
             Ok(())
         }
         "run" => run(Settings::from_env(&env)?).await,
         other => anyhow::bail!("unknown command {other:?}; use `run` or `migrate`"),
     }
+}
+
+fn kafka_brokers(env: &HashMap<String, String>) -> String {
+    env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into())
+}
+
+fn topic_partitions(env: &HashMap<String, String>) -> anyhow::Result<i32> {
+    Ok(env.get("RINGPATH_TOPIC_PARTITIONS").map(|v| v.parse()).transpose().context("RINGPATH_TOPIC_PARTITIONS")?.unwrap_or(6))
+}
+
+fn topic_replication(env: &HashMap<String, String>) -> anyhow::Result<i32> {
+    Ok(env.get("RINGPATH_TOPIC_REPLICATION").map(|v| v.parse()).transpose().context("RINGPATH_TOPIC_REPLICATION")?.unwrap_or(1))
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {

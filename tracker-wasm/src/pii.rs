@@ -59,9 +59,11 @@ pub fn is_personal_value(value: &str) -> bool {
             return true;
         }
     }
-    let digits = text.chars().filter(char::is_ascii_digit).count();
-    let phone_chars = text.chars().all(|c| c.is_ascii_digit() || " +-.()/".contains(c));
-    phone_chars && (7..=15).contains(&digits) && (text.starts_with('+') || text.chars().any(|c| " -.()/".contains(c)) || digits >= 10)
+    let bytes = text.as_bytes();
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    let separators = bytes.iter().filter(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/')).count();
+    let only_phone_chars = digits + separators + usize::from(bytes.first() == Some(&b'+')) == bytes.len();
+    only_phone_chars && (7..=15).contains(&digits) && (bytes.first() == Some(&b'+') || separators > 0 || digits >= 10)
 }
 
 /// Drops personal-data parameters from the query and fragment of `url`.
