@@ -5,6 +5,9 @@
 //! tested natively. `exports` (wasm32 only) hands them to rp.js, which owns
 //! the browser side: DOM walking, cookies, network, events (js/tail.js).
 
+// Tests may unwrap: a panic there is a failed assertion.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod consent;
 pub mod dni;
 pub mod phone;
