@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod services;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,8 +51,8 @@ pub fn init_tracing() {
 }
 
 /// Creates the four topics with `partitions` each; fails if the broker is not there.
-pub async fn create_topics(topics: &Topics, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", kafka_brokers()).create()?;
+pub async fn create_topics(brokers: &str, topics: &Topics, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
     let names = [&topics.events, &topics.calls, &topics.assignments, &topics.dlq];
     let new: Vec<NewTopic> = names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))).request_timeout(Some(Duration::from_secs(20)));
@@ -67,12 +68,18 @@ pub async fn create_topics(topics: &Topics, partitions: i32) -> anyhow::Result<(
 }
 
 pub fn clickhouse_settings(database: &str) -> ClickHouseSettings {
-    ClickHouseSettings { url: clickhouse_url(), user: "default".into(), password: String::new(), database: database.to_owned() }
+    clickhouse_settings_at(&clickhouse_url(), database)
+}
+
+pub fn clickhouse_settings_at(url: &str, database: &str) -> ClickHouseSettings {
+    ClickHouseSettings { url: url.to_owned(), user: "default".into(), password: String::new(), database: database.to_owned() }
 }
 
 /// A whole pipeline for one test: topics, database, the three services.
 pub struct Stack {
     pub suffix: String,
+    pub brokers: String,
+    pub clickhouse_url: String,
     pub topics: Topics,
     pub database: String,
     pub accounts: AccountsFile,
@@ -90,11 +97,20 @@ pub struct StackOptions {
     pub partitions: i32,
     pub ingest_env: HashMap<String, String>,
     pub enrich_env: HashMap<String, String>,
+    /// Another broker (a `services::PrivateKafka`) instead of the shared one.
+    pub brokers: Option<String>,
+    /// Another ClickHouse (a `services::PrivateClickHouse`) instead of the shared one.
+    pub clickhouse_url: Option<String>,
+    /// Start enrich with the stack (off: a test starts it later).
+    pub with_enrich: bool,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
+            brokers: None,
+            clickhouse_url: None,
+            with_enrich: true,
             accounts: fixtures::accounts(),
             geo: Arc::new(fixtures::fixture_geo()),
             partitions: 2,
@@ -109,12 +125,16 @@ impl Stack {
         init_tracing();
         let suffix = unique_suffix();
         let topics = Topics::with_suffix(&suffix);
-        create_topics(&topics, opts.partitions).await?;
+        let brokers = opts.brokers.clone().unwrap_or_else(kafka_brokers);
+        let ch_url = opts.clickhouse_url.clone().unwrap_or_else(clickhouse_url);
+        create_topics(&brokers, &topics, opts.partitions).await?;
         let database = format!("rp_test_{suffix}");
-        let ch_settings = clickhouse_settings(&database);
+        let ch_settings = clickhouse_settings_at(&ch_url, &database);
         ringpath_enrich::store::Store::migrate(&ch_settings).await.context("migrating ClickHouse: is it running (infra/services.sh start)?")?;
         let mut stack = Stack {
             suffix,
+            brokers,
+            clickhouse_url: ch_url,
             topics,
             database: database.clone(),
             accounts: opts.accounts.clone(),
@@ -126,7 +146,9 @@ impl Stack {
             geo: opts.geo.clone(),
         };
         stack.start_ingest(opts.ingest_env.clone()).await?;
-        stack.start_enrich(opts.enrich_env.clone())?;
+        if opts.with_enrich {
+            stack.start_enrich(opts.enrich_env.clone())?;
+        }
         let dash = ringpath_dashboard_api::Settings {
             listen: "127.0.0.1:0".parse()?,
             config_path: PathBuf::from("unused.toml"),
@@ -143,7 +165,7 @@ impl Stack {
             ("RINGPATH_TOPIC_CALLS".to_string(), self.topics.calls.clone()),
             ("RINGPATH_TOPIC_ASSIGNMENTS".to_string(), self.topics.assignments.clone()),
             ("RINGPATH_TOPIC_DLQ".to_string(), self.topics.dlq.clone()),
-            ("RINGPATH_KAFKA_BROKERS".to_string(), kafka_brokers()),
+            ("RINGPATH_KAFKA_BROKERS".to_string(), self.brokers.clone()),
         ])
     }
 
@@ -161,7 +183,7 @@ impl Stack {
     pub fn start_enrich(&mut self, extra: HashMap<String, String>) -> anyhow::Result<()> {
         let mut env = self.topic_env();
         env.insert("RINGPATH_GEOIP".into(), "off".into());
-        env.insert("RINGPATH_CLICKHOUSE_URL".into(), clickhouse_url());
+        env.insert("RINGPATH_CLICKHOUSE_URL".into(), self.clickhouse_url.clone());
         env.insert("RINGPATH_CLICKHOUSE_DATABASE".into(), self.database.clone());
         env.insert("RINGPATH_ENRICH_GROUP".into(), format!("enrich-{}", self.suffix));
         env.insert("RINGPATH_ENRICH_METRICS_LISTEN".into(), "off".into());
@@ -211,7 +233,7 @@ impl Stack {
         if let Some(d) = self.dashboard.take() {
             d.stop().await;
         }
-        let _ = clickhouse_settings("default").client().query(&format!("DROP DATABASE IF EXISTS {}", self.database)).execute().await;
+        let _ = clickhouse_settings_at(&self.clickhouse_url, "default").client().query(&format!("DROP DATABASE IF EXISTS {}", self.database)).execute().await;
         Ok(())
     }
 }
