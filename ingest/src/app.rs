@@ -360,7 +360,13 @@ async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Pay
     let is_bot = ringpath_types::ua::parse(&received.user_agent).is_bot;
     let hold_ms = i64::from(dni.hold_minutes) * 60_000;
 
-    let pool = if is_bot { None } else { dni.pool_for(&visit) };
+    // A session that already holds a pool number keeps it on every page, even
+    // where this page alone would classify as direct (an internal link).
+    let held_pool = {
+        let pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
+        dni.pool.iter().find(|p| pools.get(&(account.id.clone(), p.id.clone())).is_some_and(|st| st.holds(&request.session_id, received.received_at)))
+    };
+    let pool = if is_bot { None } else { held_pool.or_else(|| dni.pool_for(&visit)) };
     let response = if let Some(pool) = pool {
         let assignment = {
             let mut pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());

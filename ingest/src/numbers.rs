@@ -120,6 +120,11 @@ impl PoolState {
         self.by_session.contains_key(session).then(|| self.assign(session, now, hold_ms))
     }
 
+    /// Whether `session` holds a live number in this pool at `now`.
+    pub fn holds(&self, session: &str, now: i64) -> bool {
+        self.by_session.get(session).is_some_and(|&i| self.numbers[i].holders.iter().any(|h| h.session == session && h.expires_at > now))
+    }
+
     /// Replays a published assignment (restart recovery).
     pub fn restore(&mut self, session: &str, number: &str, assigned_at: i64, expires_at: i64, now: i64) {
         if expires_at <= now {
@@ -188,6 +193,15 @@ mod tests {
         let s2 = p.assign("s2", HOLD, HOLD);
         assert!(!s2.shared, "expired hold frees the number");
         assert!(p.touch("s1", HOLD + 1, HOLD).is_none());
+    }
+
+    #[test]
+    fn holds_reports_live_sessions_only() {
+        let mut p = pool(1);
+        p.assign("s1", 0, HOLD);
+        assert!(p.holds("s1", HOLD - 1));
+        assert!(!p.holds("s1", HOLD));
+        assert!(!p.holds("s2", 0));
     }
 
     #[test]
