@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod csv;
+pub mod generate;
 pub mod openapi;
 pub mod params;
 pub mod reports;
