@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,15 +32,33 @@ use crate::settings::Settings;
 use crate::sink::{Record, Sink, SinkError};
 use crate::validate::{self, MAX_BODY_BYTES};
 
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// 1×1 transparent GIF for the pixel fallback.
 const GIF: &[u8] = &[
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00,
     0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
+/// Wall-clock time in epoch milliseconds, plus an offset that only tests move
+/// (to expire number holds without waiting half an hour).
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves this collector's clock forward (tests of hold expiry).
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
+}
+
 pub struct AppState {
     pub settings: Settings,
+    pub clock: Clock,
     pub accounts: RwLock<Arc<AccountsFile>>,
     /// (account, pool id) → holds.
     pub pools: Mutex<HashMap<(String, String), PoolState>>,
@@ -61,6 +79,7 @@ impl AppState {
         let limiter = RateLimiter::new(settings.rate_per_client, settings.rate_burst);
         let state = AppState {
             settings,
+            clock: Clock::default(),
             accounts: RwLock::new(Arc::new(AccountsFile::default())),
             pools: Mutex::new(HashMap::new()),
             sink,
@@ -113,7 +132,7 @@ impl AppState {
         let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = client_ip(peer, xff, &self.settings.trusted_proxies);
         let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(512).collect();
-        Received { received_at: now_ms(), ip: ip.to_string(), user_agent }
+        Received { received_at: self.clock.now_ms(), ip: ip.to_string(), user_agent }
     }
 
     fn rate_limit(&self, received: &Received) -> Result<(), ApiError> {
@@ -137,32 +156,81 @@ impl AppState {
         }
     }
 
+    /// The one place a failed request is accounted for: counted by cause and,
+    /// for bad input, dead-lettered with its reason. Returns the error to answer with.
+    async fn reject(&self, route: &'static str, err: ApiError, account: Option<String>, raw: Option<&[u8]>, received: &Received) -> ApiError {
+        self.metrics.events_rejected.with_label_values(&[err.cause()]).inc();
+        if err.dead_letter() {
+            let raw = raw.unwrap_or_default();
+            let account = account.or_else(|| sniff_account(raw));
+            self.dead_letter(route, &err, account, raw, received).await;
+        }
+        err
+    }
+
     /// Publishes a rejected payload with its reason; never fails the request.
     async fn dead_letter(&self, route: &'static str, err: &ApiError, account: Option<String>, raw: &[u8], received: &Received) {
-        let mut payload = String::from_utf8_lossy(&raw[..raw.len().min(MAX_BODY_BYTES)]).into_owned();
-        payload.truncate(MAX_BODY_BYTES);
+        let payload = String::from_utf8_lossy(&raw[..raw.len().min(MAX_BODY_BYTES)]).into_owned();
         let msg = DlqMessage { stage: route.to_owned(), reason: err.to_string(), account, payload, received: received.clone() };
         let record = Record { topic: self.settings.topics.dlq.clone(), key: route.to_owned(), payload: serde_json::to_vec(&msg).unwrap_or_default() };
-        if let Err(e) = self.sink.send(vec![record]).await {
-            tracing::warn!(error = %e, route, "could not dead-letter a rejected payload");
-            self.metrics.dlq_failed.with_label_values(&[route]).inc();
+        let sent = tokio::time::timeout(self.settings.produce_timeout + Duration::from_secs(1), self.sink.send(vec![record])).await;
+        match sent {
+            Ok(Ok(())) => self.metrics.dlq_written.with_label_values(&[route]).inc(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, route, "could not dead-letter a rejected payload");
+                self.metrics.dlq_failed.with_label_values(&[route]).inc();
+            }
+            Err(_) => {
+                tracing::warn!(route, "dead-lettering timed out");
+                self.metrics.dlq_failed.with_label_values(&[route]).inc();
+            }
         }
     }
 
+    /// Beacons may only come from the account's sites. Browsers send `Origin`
+    /// on POSTs; an image request (the pixel) carries only `Referer`, so its
+    /// origin stands in. Neither header (server-side senders, strict privacy
+    /// settings) is let through: the check is against other sites' pages.
     fn check_origin(account: &Account, req: &HttpRequest) -> Result<(), ApiError> {
         if account.allowed_origins.is_empty() {
             return Ok(());
         }
-        let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return Ok(()) };
-        if account.allowed_origins.iter().any(|o| o == origin) {
+        let header_str = |name| req.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let origin = match header_str(header::ORIGIN) {
+            Some(o) => o,
+            None => match header_str(header::REFERER) {
+                Some(r) => origin_of(&r),
+                None => return Ok(()),
+            },
+        };
+        if account.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
             Ok(())
         } else {
             Err(ApiError::ForbiddenOrigin(origin.chars().take(200).collect()))
         }
     }
+
+    /// Refreshes the per-pool gauges from the live holds (scrape time and after assignments).
+    fn update_pool_gauges(&self, now: i64) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        for ((account, pool), st) in pools.iter_mut() {
+            let (live, size) = st.utilisation(now);
+            self.metrics.pool_live.with_label_values(&[account, pool]).set(live as i64);
+            self.metrics.pool_size.with_label_values(&[account, pool]).set(size as i64);
+            let ratio = if size == 0 { 0.0 } else { live as f64 / size as f64 };
+            self.metrics.pool_utilisation.with_label_values(&[account, pool]).set(ratio);
+        }
+    }
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+/// `scheme://host[:port]` of a URL, lower-cased; the input itself when it has no path.
+fn origin_of(url: &str) -> String {
+    let rest_at = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[rest_at..].find(['/', '?', '#']).map(|i| i + rest_at).unwrap_or(url.len());
+    url[..end].to_ascii_lowercase()
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
@@ -178,20 +246,23 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
         }
         Ok(body.freeze())
     };
-    tokio::time::timeout(BODY_TIMEOUT, read).await.map_err(|_| ApiError::Timeout)?
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::Timeout)?
 }
 
+/// Beacons are JSON, sent as `application/json` (fetch) or `text/plain`
+/// (sendBeacon with a string, which avoids a CORS preflight).
 fn json_or_text(req: &HttpRequest) -> Result<(), ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = req.headers().get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/json" | "text/plain" => Ok(()),
+        "" => Err(ApiError::UnsupportedMediaType("(none)".into())),
         _ => Err(ApiError::UnsupportedMediaType(mime.chars().take(100).collect())),
     }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+    validate::parse_json(body).map_err(ApiError::BadRequest)
 }
 
 /// Account id from a raw body, for dead-letter context, without trusting it.
@@ -200,34 +271,51 @@ fn sniff_account(body: &[u8]) -> Option<String> {
     v.get("account")?.as_str().map(|s| s.chars().take(64).collect())
 }
 
+/// Reads a JSON body that must come with a JSON or text content type.
+async fn read_json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let body = read_body(req, payload, state.settings.body_timeout).await?;
+    json_or_text(req)?;
+    Ok(body)
+}
+
 // ---- /v1/collect and /v1/p.gif ----------------------------------------------
 
 async fn collect(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    const ROUTE: &str = "/v1/collect";
     let received = state.received(&req);
-    state.rate_limit(&received)?;
-    json_or_text(&req)?;
-    let body = read_body(&req, payload).await?;
-    accept_batch(&state, &req, "/v1/collect", &body, received).await?;
+    if let Err(e) = state.rate_limit(&received) {
+        return Err(state.reject(ROUTE, e, None, None, &received).await);
+    }
+    let body = match read_body(&req, payload, state.settings.body_timeout).await {
+        Ok(b) => b,
+        Err(e) => return Err(state.reject(ROUTE, e, None, None, &received).await),
+    };
+    if let Err(e) = json_or_text(&req) {
+        return Err(state.reject(ROUTE, e, None, Some(&body), &received).await);
+    }
+    if let Err(e) = accept_batch(&state, &req, &body, &received).await {
+        return Err(state.reject(ROUTE, e, None, Some(&body), &received).await);
+    }
     Ok(HttpResponse::NoContent().insert_header(("Access-Control-Allow-Origin", "*")).finish())
 }
 
-#[derive(serde::Deserialize)]
-struct PixelQuery {
-    d: Option<String>,
-}
-
 async fn pixel(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    const ROUTE: &str = "/v1/p.gif";
     let received = state.received(&req);
-    state.rate_limit(&received)?;
-    let query = web::Query::<PixelQuery>::from_query(req.query_string()).map_err(|e| ApiError::BadRequest(format!("bad query string: {e}")))?;
-    let d = query.d.as_deref().ok_or_else(|| ApiError::BadRequest("missing query parameter d".into()))?;
-    if d.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    if let Err(e) = state.rate_limit(&received) {
+        return Err(state.reject(ROUTE, e, None, None, &received).await);
     }
-    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(d.trim_end_matches('='))
-        .map_err(|e| ApiError::BadRequest(format!("d is not base64url: {e}")))?;
-    accept_batch(&state, &req, "/v1/p.gif", &body, received).await?;
+    let body = match validate::pixel_batch(req.query_string()) {
+        Ok(b) => b,
+        Err(validate::PixelError::TooLarge) => return Err(state.reject(ROUTE, ApiError::TooLarge(MAX_BODY_BYTES), None, None, &received).await),
+        Err(validate::PixelError::Bad(reason)) => {
+            let raw = req.query_string().as_bytes();
+            return Err(state.reject(ROUTE, ApiError::BadRequest(reason), None, Some(raw), &received).await);
+        }
+    };
+    if let Err(e) = accept_batch(&state, &req, &body, &received).await {
+        return Err(state.reject(ROUTE, e, None, Some(&body), &received).await);
+    }
     Ok(HttpResponse::Ok()
         .content_type("image/gif")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -235,24 +323,13 @@ async fn pixel(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespo
         .body(GIF))
 }
 
-async fn accept_batch(state: &AppState, req: &HttpRequest, route: &'static str, body: &[u8], received: Received) -> Result<(), ApiError> {
-    let result = prepare_batch(state, req, body, &received);
-    let records = match result {
-        Ok(r) => r,
-        Err(err) => {
-            state.metrics.events_rejected.with_label_values(&[err.cause()]).inc();
-            if err.dead_letter() {
-                state.dead_letter(route, &err, sniff_account(body), body, &received).await;
-            }
-            return Err(err);
-        }
-    };
-    let (records, sessions) = records;
+async fn accept_batch(state: &AppState, req: &HttpRequest, body: &[u8], received: &Received) -> Result<(), ApiError> {
+    let (records, touch) = prepare_batch(state, req, body, received)?;
     let n = records.len() as u64;
     state.produce("events", records).await?;
     state.metrics.events_accepted.with_label_values(&["event"]).inc_by(n);
-    if let Some((account, session, visitor, url)) = sessions {
-        renew_hold(state, &account, &session, visitor, url, &received).await;
+    if let Some((account, session, visitor, url)) = touch {
+        renew_hold(state, &account, &session, visitor, url, received).await;
     }
     Ok(())
 }
@@ -314,7 +391,7 @@ async fn renew_hold(state: &AppState, account: &str, session: &str, visitor: Opt
         received: received.clone(),
     };
     let record = Record { topic: state.settings.topics.assignments.clone(), key: assignment.number, payload: serde_json::to_vec(&msg).unwrap_or_default() };
-    if let Err(e) = state.sink.send(vec![record]).await {
+    if let Err(e) = state.produce("assignments", vec![record]).await {
         tracing::warn!(error = %e, "could not publish a hold renewal");
     }
 }
@@ -339,21 +416,29 @@ async fn config(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
 }
 
 async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    const ROUTE: &str = "/v1/numbers";
     let received = state.received(&req);
-    state.rate_limit(&received)?;
-    json_or_text(&req)?;
-    let body = read_body(&req, payload).await?;
-    let request: NumbersRequest = parse_json(&body)?;
+    if let Err(e) = state.rate_limit(&received) {
+        return Err(state.reject(ROUTE, e, None, None, &received).await);
+    }
+    let body = match read_json_body(&state, &req, payload).await {
+        Ok(b) => b,
+        Err(e) => return Err(state.reject(ROUTE, e, None, None, &received).await),
+    };
+    match assign_number(&state, &req, &body, &received).await {
+        Ok(response) => {
+            Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).insert_header((header::CACHE_CONTROL, "no-store")).json(response))
+        }
+        Err(e) => Err(state.reject(ROUTE, e, None, Some(&body), &received).await),
+    }
+}
+
+async fn assign_number(state: &AppState, req: &HttpRequest, body: &[u8], received: &Received) -> Result<NumbersResponse, ApiError> {
+    let request: NumbersRequest = parse_json(body)?;
     let accounts = state.accounts();
     let account = accounts.account(&request.account).ok_or_else(|| ApiError::UnknownAccount(request.account.chars().take(64).collect()))?;
-    AppState::check_origin(account, &req)?;
-    let id_ok = |s: &str| (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_ok(&request.session_id) || request.visitor_id.as_deref().is_some_and(|v| !id_ok(v)) {
-        return Err(ApiError::BadRequest("session_id/visitor_id must be 8-64 characters of [A-Za-z0-9_-]".into()));
-    }
-    if request.url.len() > 4096 || ringpath_types::url::split(&request.url).is_none() {
-        return Err(ApiError::BadRequest("url must be an absolute http(s) URL".into()));
-    }
+    AppState::check_origin(account, req)?;
+    validate::numbers_request(&request).map_err(ApiError::BadRequest)?;
     let referrer = request.referrer.clone().unwrap_or_default();
     let visit = ringpath_types::classify(&request.url, &referrer).unwrap_or_else(|| ringpath_types::classify(&request.url, "").unwrap_or_default());
     let dni = &account.dni;
@@ -366,52 +451,51 @@ async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Pay
         let pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
         dni.pool.iter().find(|p| pools.get(&(account.id.clone(), p.id.clone())).is_some_and(|st| st.holds(&request.session_id, received.received_at)))
     };
+    // Crawlers never take a pool number: they would hold it without ever calling.
     let pool = if is_bot { None } else { held_pool.or_else(|| dni.pool_for(&visit)) };
-    let response = if let Some(pool) = pool {
-        let assignment = {
-            let mut pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
-            let st = pools.entry((account.id.clone(), pool.id.clone())).or_insert_with(|| PoolState::new(&pool.numbers));
-            let before = st.exhausted_total;
-            let a = st.assign(&request.session_id, received.received_at, hold_ms);
-            if st.exhausted_total > before {
-                state.metrics.pool_exhausted.with_label_values(&[&pool.id]).inc();
-            }
-            let (live, size) = st.utilisation(received.received_at);
-            state.metrics.pool_live.with_label_values(&[&pool.id]).set(live as i64);
-            state.metrics.pool_size.with_label_values(&[&pool.id]).set(size as i64);
-            a
+    let Some(pool) = pool else {
+        return if let Some(number) = dni.source_number_for(&visit) {
+            Ok(NumbersResponse { number: number.to_owned(), kind: NumberKind::Source, expires_at: received.received_at + hold_ms, shared: true })
+        } else if let Some(number) = dni.site_numbers.first() {
+            Ok(NumbersResponse { number: number.clone(), kind: NumberKind::Site, expires_at: received.received_at + hold_ms, shared: true })
+        } else {
+            Err(ApiError::BadRequest("account has no numbers configured".into()))
         };
-        let msg = AssignmentMessage {
-            account: account.id.clone(),
-            number: assignment.number.clone(),
-            kind: NumberKind::Session,
-            pool_id: Some(pool.id.clone()),
-            session_id: request.session_id.clone(),
-            visitor_id: request.visitor_id.clone(),
-            assigned_at: received.received_at,
-            expires_at: assignment.expires_at,
-            shared: assignment.shared,
-            url: request.url.clone(),
-            referrer: request.referrer.clone(),
-            received: received.clone(),
-        };
-        let record = Record {
-            topic: state.settings.topics.assignments.clone(),
-            key: assignment.number.clone(),
-            payload: serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        };
-        // The number is only handed out once its hold is durable: after a
-        // restart, recovery must know it is taken.
-        state.produce("assignments", vec![record]).await?;
-        NumbersResponse { number: assignment.number, kind: NumberKind::Session, expires_at: assignment.expires_at, shared: assignment.shared }
-    } else if let Some(number) = dni.source_number_for(&visit) {
-        NumbersResponse { number: number.to_owned(), kind: NumberKind::Source, expires_at: received.received_at + hold_ms, shared: true }
-    } else if let Some(number) = dni.site_numbers.first() {
-        NumbersResponse { number: number.clone(), kind: NumberKind::Site, expires_at: received.received_at + hold_ms, shared: true }
-    } else {
-        return Err(ApiError::BadRequest("account has no numbers configured".into()));
     };
-    Ok(HttpResponse::Ok().insert_header(("Access-Control-Allow-Origin", "*")).insert_header((header::CACHE_CONTROL, "no-store")).json(response))
+    let assignment = {
+        let mut pools = state.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let st = pools.entry((account.id.clone(), pool.id.clone())).or_insert_with(|| PoolState::new(&pool.numbers));
+        let before = st.exhausted_total;
+        let a = st.assign(&request.session_id, received.received_at, hold_ms);
+        if st.exhausted_total > before {
+            state.metrics.pool_exhausted.with_label_values(&[&account.id, &pool.id]).inc();
+        }
+        a
+    };
+    state.update_pool_gauges(received.received_at);
+    let msg = AssignmentMessage {
+        account: account.id.clone(),
+        number: assignment.number.clone(),
+        kind: NumberKind::Session,
+        pool_id: Some(pool.id.clone()),
+        session_id: request.session_id.clone(),
+        visitor_id: request.visitor_id.clone(),
+        assigned_at: received.received_at,
+        expires_at: assignment.expires_at,
+        shared: assignment.shared,
+        url: request.url.clone(),
+        referrer: request.referrer.clone(),
+        received: received.clone(),
+    };
+    let record = Record {
+        topic: state.settings.topics.assignments.clone(),
+        key: assignment.number.clone(),
+        payload: serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    // The number is only handed out once its hold is durable: after a
+    // restart, recovery must know it is taken.
+    state.produce("assignments", vec![record]).await?;
+    Ok(NumbersResponse { number: assignment.number, kind: NumberKind::Session, expires_at: assignment.expires_at, shared: assignment.shared })
 }
 
 // ---- /v1/calls ---------------------------------------------------------------
@@ -421,46 +505,56 @@ fn sha256_hex(token: &str) -> String {
 }
 
 /// Account id from `Authorization: Basic base64(account:token)`, if the token matches.
+/// An unknown account and a wrong token are the same 401, and both do the
+/// same hash-and-compare work, so neither the answer nor its timing tells them apart.
 fn calls_auth(req: &HttpRequest, accounts: &AccountsFile) -> Result<String, ApiError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
-    let encoded = header.strip_prefix("Basic ").ok_or(ApiError::Unauthorized)?;
+    let (scheme, encoded) = header.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(ApiError::Unauthorized);
+    }
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| ApiError::Unauthorized)?;
     let text = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
     let (id, token) = text.split_once(':').ok_or(ApiError::Unauthorized)?;
-    let account = accounts.account(id).ok_or(ApiError::Unauthorized)?;
-    let want = account.calls_token_sha256.as_deref().unwrap_or(&account.token_sha256).to_ascii_lowercase();
+    let account = accounts.account(id);
+    const NO_ACCOUNT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    let want = account.map(|a| a.calls_token_sha256.as_deref().unwrap_or(&a.token_sha256)).unwrap_or(NO_ACCOUNT).to_ascii_lowercase();
     let got = sha256_hex(token);
-    if bool::from(got.as_bytes().ct_eq(want.as_bytes())) {
-        Ok(account.id.clone())
-    } else {
-        Err(ApiError::Unauthorized)
+    match account {
+        Some(a) if bool::from(got.as_bytes().ct_eq(want.as_bytes())) => Ok(a.id.clone()),
+        _ => Err(ApiError::Unauthorized),
     }
 }
 
 async fn calls(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    const ROUTE: &str = "/v1/calls";
     let received = state.received(&req);
-    state.rate_limit(&received)?;
+    if let Err(e) = state.rate_limit(&received) {
+        return Err(state.reject(ROUTE, e, None, None, &received).await);
+    }
     let accounts = state.accounts();
-    let account = calls_auth(&req, &accounts).inspect_err(|e| {
-        state.metrics.events_rejected.with_label_values(&[e.cause()]).inc();
-    })?;
-    let body = read_body(&req, payload).await?;
+    let account = match calls_auth(&req, &accounts) {
+        Ok(a) => a,
+        Err(e) => return Err(state.reject(ROUTE, e, None, None, &received).await),
+    };
+    let body = match read_body(&req, payload, state.settings.body_timeout).await {
+        Ok(b) => b,
+        Err(e) => return Err(state.reject(ROUTE, e, Some(account), None, &received).await),
+    };
     let parsed = parse_json::<CallRecord>(&body).and_then(|c| validate::call(&c, received.received_at).map(|_| c).map_err(ApiError::BadRequest));
     let call = match parsed {
         Ok(c) => c,
-        Err(err) => {
-            state.metrics.events_rejected.with_label_values(&[err.cause()]).inc();
-            state.dead_letter("/v1/calls", &err, Some(account), &body, &received).await;
-            return Err(err);
-        }
+        Err(e) => return Err(state.reject(ROUTE, e, Some(account), Some(&body), &received).await),
     };
-    let msg = CallMessage { account, call, received };
+    let msg = CallMessage { account, call, received: received.clone() };
     let record = Record {
         topic: state.settings.topics.calls.clone(),
         key: msg.call.to.clone(),
         payload: serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?,
     };
-    state.produce("calls", vec![record]).await?;
+    if let Err(e) = state.produce("calls", vec![record]).await {
+        return Err(state.reject(ROUTE, e, Some(msg.account), Some(&body), &received).await);
+    }
     state.metrics.events_accepted.with_label_values(&["call"]).inc();
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted", "call_id": msg.call.call_id})))
 }
@@ -503,7 +597,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.queue_depth.set(state.sink.queue_depth() as i64);
+    state.update_pool_gauges(state.clock.now_ms());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+/// The methods each route answers, for 405 and `Allow`.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/v1/collect" | "/v1/numbers" | "/v1/calls" => Some("POST, OPTIONS"),
+        "/v1/p.gif" | "/rp.js" | "/rp.wasm" | "/healthz" | "/readyz" | "/metrics" => Some("GET"),
+        p if p.starts_with("/v1/config/") && p.len() > "/v1/config/".len() && !p["/v1/config/".len()..].contains('/') => Some("GET"),
+        _ => None,
+    }
 }
 
 async fn fallback(req: HttpRequest) -> HttpResponse {
@@ -516,9 +621,12 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
             .insert_header(("Access-Control-Max-Age", "86400"))
             .finish();
     }
-    let status = if ["/v1/collect", "/v1/numbers", "/v1/calls"].contains(&req.path()) { 405 } else { 404 };
-    let msg = if status == 405 { "method not allowed" } else { "not found" };
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(json!({"error": msg}))
+    match allowed_methods(req.path()) {
+        Some(allow) => HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allow))
+            .json(json!({"error": format!("method {} not allowed; use {allow}", req.method().as_str().chars().take(16).collect::<String>())})),
+        None => HttpResponse::NotFound().json(json!({"error": "not found"})),
+    }
 }
 
 /// Routes, for the server and for in-process tests.

@@ -93,4 +93,32 @@ mod tests {
         assert!(TrustedProxies::parse("nope").is_err());
         assert!(TrustedProxies::parse("").unwrap().nets.is_empty());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_header_from_an_untrusted_peer_is_ignored(a in any::<[u8; 4]>(), header in "\\PC{0,200}") {
+                let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
+                let peer = IpAddr::from([11, a[1], a[2], a[3]]);
+                prop_assert_eq!(client_ip(peer, Some(&header), &t), peer);
+            }
+
+            #[test]
+            fn a_trusted_peer_yields_itself_or_a_listed_hop(hops in proptest::collection::vec(prop_oneof![any::<[u8; 4]>().prop_map(|a| IpAddr::from(a).to_string()), "\\PC{0,20}"], 0..6)) {
+                let t = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+                let peer = ip("127.0.0.1");
+                let header = hops.join(", ");
+                let got = client_ip(peer, Some(&header), &t);
+                prop_assert!(got == peer || hops.iter().any(|h| h.trim().parse::<IpAddr>().is_ok_and(|h| h == got)), "{got} from {header:?}");
+            }
+
+            #[test]
+            fn parsing_proxy_lists_never_panics(list in "\\PC{0,100}") {
+                let _ = TrustedProxies::parse(&list);
+            }
+        }
+    }
 }

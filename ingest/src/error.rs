@@ -47,7 +47,7 @@ impl ApiError {
 
     /// Whether the raw payload belongs on the dead-letter topic.
     pub fn dead_letter(&self) -> bool {
-        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_))
+        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_))
     }
 }
 

@@ -2,6 +2,8 @@
 //! call webhooks are validated and made durable in Kafka before the client
 //! gets a 2xx. It does no enrichment and keeps no data beyond live number holds.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod app;
 pub mod assets;
 pub mod client_ip;

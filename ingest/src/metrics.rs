@@ -1,7 +1,7 @@
 //! Prometheus metrics for ingest. Labels are bounded: route templates and
 //! fixed cause names, never raw paths or account ids from the request.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -12,7 +12,9 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     pub pool_live: IntGaugeVec,
     pub pool_size: IntGaugeVec,
+    pub pool_utilisation: GaugeVec,
     pub pool_exhausted: IntCounterVec,
+    pub dlq_written: IntCounterVec,
     pub dlq_failed: IntCounterVec,
 }
 
@@ -31,20 +33,40 @@ impl Metrics {
         )
         .expect("valid metric");
         let queue_depth = IntGauge::new("ringpath_ingest_producer_queue_depth", "Records waiting in the producer queue").expect("valid metric");
-        let pool_live = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_live_numbers", "Numbers with a live hold"), &["pool"]).expect("valid metric");
-        let pool_size = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_numbers", "Numbers in the pool"), &["pool"]).expect("valid metric");
+        // Pool labels come from the accounts file (bounded), never from a request.
+        let pool_labels = &["account", "pool"];
+        let pool_live = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_live_numbers", "Numbers with a live hold"), pool_labels).expect("valid metric");
+        let pool_size = IntGaugeVec::new(Opts::new("ringpath_ingest_pool_numbers", "Numbers in the pool"), pool_labels).expect("valid metric");
+        let pool_utilisation =
+            GaugeVec::new(Opts::new("ringpath_ingest_pool_utilisation_ratio", "Live holds / numbers in the pool"), pool_labels).expect("valid metric");
         let pool_exhausted =
-            IntCounterVec::new(Opts::new("ringpath_ingest_pool_exhausted_total", "Assignments that had to share a number"), &["pool"]).expect("valid metric");
+            IntCounterVec::new(Opts::new("ringpath_ingest_pool_exhausted_total", "Assignments that had to share a number"), pool_labels).expect("valid metric");
+        let dlq_written = IntCounterVec::new(Opts::new("ringpath_ingest_dlq_written_total", "Rejected payloads written to the dead-letter topic"), &["route"])
+            .expect("valid metric");
         let dlq_failed = IntCounterVec::new(Opts::new("ringpath_ingest_dlq_failed_total", "Rejected payloads that could not be dead-lettered"), &["route"])
             .expect("valid metric");
-        for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_failed] {
+        for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_written, &dlq_failed] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
         registry.register(Box::new(produce_seconds.clone())).expect("unique metric");
         registry.register(Box::new(queue_depth.clone())).expect("unique metric");
         registry.register(Box::new(pool_live.clone())).expect("unique metric");
         registry.register(Box::new(pool_size.clone())).expect("unique metric");
-        Metrics { registry, requests, events_accepted, events_rejected, produce_seconds, queue_depth, pool_live, pool_size, pool_exhausted, dlq_failed }
+        registry.register(Box::new(pool_utilisation.clone())).expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            events_accepted,
+            events_rejected,
+            produce_seconds,
+            queue_depth,
+            pool_live,
+            pool_size,
+            pool_utilisation,
+            pool_exhausted,
+            dlq_written,
+            dlq_failed,
+        }
     }
 
     pub fn render(&self) -> String {

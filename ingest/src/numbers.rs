@@ -222,4 +222,79 @@ mod tests {
         assert_eq!(p.assign("s1", 1, HOLD).number, a.number);
         assert_eq!(p.assign("s2", 2, HOLD).number, "+15550109999");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Assign(u8),
+            Touch(u8),
+            Wait(i64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u8..12).prop_map(Op::Assign),
+                2 => (0u8..12).prop_map(Op::Touch),
+                1 => (0i64..HOLD * 2).prop_map(Op::Wait),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+            /// Against a model of live holds: a live session always gets its
+            /// number back; a new session gets a number nobody live holds, and
+            /// shares one only when every number of the pool is live.
+            #[test]
+            fn pool_rules_hold_for_any_sequence(size in 1usize..6, ops in proptest::collection::vec(op(), 1..200)) {
+                let mut p = pool(size);
+                let mut model: HashMap<String, (String, i64)> = HashMap::new();
+                let mut now = 0i64;
+                for op in ops {
+                    now += 1;
+                    model.retain(|_, (_, exp)| *exp > now);
+                    match op {
+                        Op::Wait(ms) => now += ms,
+                        Op::Touch(s) => {
+                            let session = format!("s{s}");
+                            let got = p.touch(&session, now, HOLD);
+                            prop_assert_eq!(got.is_some(), model.contains_key(&session));
+                            if let Some(a) = got {
+                                prop_assert_eq!(&a.number, &model[&session].0);
+                                model.insert(session, (a.number, a.expires_at));
+                            }
+                        }
+                        Op::Assign(s) => {
+                            let session = format!("s{s}");
+                            let live_numbers: std::collections::HashSet<String> = model.values().map(|(n, _)| n.clone()).collect();
+                            let a = p.assign(&session, now, HOLD);
+                            prop_assert_eq!(a.expires_at, now + HOLD);
+                            match model.get(&session) {
+                                Some((n, _)) => {
+                                    prop_assert!(a.renewed);
+                                    prop_assert_eq!(&a.number, n);
+                                }
+                                None => {
+                                    prop_assert!(!a.renewed);
+                                    if a.shared {
+                                        prop_assert_eq!(live_numbers.len(), size, "shared although a number was free");
+                                    } else {
+                                        prop_assert!(!live_numbers.contains(&a.number), "{} handed to a second live session", a.number);
+                                    }
+                                }
+                            }
+                            model.insert(session, (a.number, a.expires_at));
+                        }
+                    }
+                    model.retain(|_, (_, exp)| *exp > now);
+                    let live: std::collections::HashSet<&String> = model.values().map(|(n, _)| n).collect();
+                    prop_assert_eq!(p.utilisation(now), (live.len(), size));
+                }
+            }
+        }
+    }
 }

@@ -55,4 +55,27 @@ mod tests {
         let other: IpAddr = "203.0.113.2".parse().unwrap();
         assert!(rl.check(other, 0).is_ok(), "clients are independent");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Over any stretch of time a client gets at most burst + rate × elapsed requests.
+            #[test]
+            fn never_more_than_burst_plus_rate(rate in 1.0f64..100.0, burst in 1.0f64..50.0, gaps in proptest::collection::vec(0i64..200, 1..500)) {
+                let rl = RateLimiter::new(rate, burst);
+                let ip: IpAddr = "198.51.100.7".parse().unwrap();
+                let (mut now, mut allowed) = (0i64, 0u32);
+                for gap in gaps {
+                    now += gap;
+                    match rl.check(ip, now) {
+                        Ok(()) => allowed += 1,
+                        Err(retry) => prop_assert!(retry >= 1),
+                    }
+                    prop_assert!(f64::from(allowed) <= burst.max(1.0) + rate * now as f64 / 1000.0 + 1e-9);
+                }
+            }
+        }
+    }
 }

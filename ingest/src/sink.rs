@@ -65,6 +65,12 @@ impl KafkaSink {
             // idempotent producer a retry inside this window never duplicates.
             .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
             .set("socket.keepalive.enable", "true")
+            // A broker that comes back is found within a second (default backoff grows to 10 s),
+            // so ingest accepts again soon after an outage without a restart.
+            .set("reconnect.backoff.ms", "50")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("retry.backoff.max.ms", "500")
+            .set("socket.connection.setup.timeout.ms", "3000")
             .create()?;
         Ok(KafkaSink { producer })
     }

@@ -2,8 +2,9 @@
 //! timestamps, consent rules. Pure functions; the reason text goes verbatim
 //! into the 400 answer, so it names the field.
 
+use base64::Engine;
 use ringpath_types::accounts::is_e164;
-use ringpath_types::wire::{Batch, CallRecord, Consent};
+use ringpath_types::wire::{Batch, CallRecord, Consent, NumbersRequest};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_EVENTS_PER_BATCH: usize = 100;
@@ -15,6 +16,78 @@ const MAX_PROPS_DEPTH: usize = 4;
 const MAX_EVENT_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 /// … but a client clock that far off is garbage, not skew.
 const MAX_CLOCK_SKEW_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Longest reason text echoed back: serde's messages quote the offending
+/// value, which a hostile client controls.
+const MAX_REASON: usize = 300;
+
+/// Parses a JSON body into `T`; the reason names where it failed (`events[0].ts`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_reason(&path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_reason("", e))?;
+    Ok(value)
+}
+
+fn json_reason(path: &str, err: serde_json::Error) -> String {
+    let mut reason = if path.is_empty() || path == "." { format!("invalid JSON: {err}") } else { format!("invalid JSON at {path}: {err}") };
+    if reason.len() > MAX_REASON {
+        let mut cut = MAX_REASON;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+        reason.push('…');
+    }
+    reason
+}
+
+/// Why a pixel request carries no usable batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PixelError {
+    /// `d` would decode to more than the body limit.
+    TooLarge,
+    Bad(String),
+}
+
+#[derive(serde::Deserialize)]
+struct PixelQuery {
+    d: Option<String>,
+}
+
+/// The batch bytes of `GET /v1/p.gif?d=<base64url JSON>` (padding optional).
+pub fn pixel_batch(query: &str) -> Result<Vec<u8>, PixelError> {
+    let q: PixelQuery = serde_urlencoded::from_str(query).map_err(|e| PixelError::Bad(format!("bad query string: {e}")))?;
+    let d = q.d.ok_or_else(|| PixelError::Bad("missing query parameter d".into()))?;
+    if d.len() > MAX_BODY_BYTES.div_ceil(3) * 4 {
+        return Err(PixelError::TooLarge);
+    }
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(d.trim_end_matches('='))
+        .map_err(|e| PixelError::Bad(format!("d is not base64url: {e}")))?;
+    if body.is_empty() {
+        return Err(PixelError::Bad("d is empty".into()));
+    }
+    Ok(body)
+}
+
+/// Checks a `POST /v1/numbers` request.
+pub fn numbers_request(r: &NumbersRequest) -> Result<(), String> {
+    if !id_ok(&r.session_id, 8) {
+        return Err("session_id must be 8-64 characters of [A-Za-z0-9_-]".into());
+    }
+    if r.visitor_id.as_deref().is_some_and(|v| !id_ok(v, 8)) {
+        return Err("visitor_id must be 8-64 characters of [A-Za-z0-9_-]".into());
+    }
+    check_url("url", &r.url)?;
+    if let Some(referrer) = r.referrer.as_deref().filter(|r| !r.is_empty()) {
+        check_url("referrer", referrer)?;
+    }
+    Ok(())
+}
 
 fn id_ok(s: &str, min: usize) -> bool {
     (min..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -214,6 +287,132 @@ mod tests {
             let mut bad = c.clone();
             f(&mut bad);
             assert!(call(&bad, NOW).unwrap_err().contains(want));
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_and_stay_short() {
+        let err = parse_json::<Batch>(br#"{"v":1,"account":"acc_demo","sent_at":"soon","consent":"granted","events":[]}"#).unwrap_err();
+        assert!(err.contains("sent_at"), "{err}");
+        let body = format!(r#"{{"v":1,"account":"acc_demo","sent_at":1,"consent":"granted","events":[{{"id":"e","type":"pageview","ts":"{}","url":"x"}}]}}"#, "9".repeat(10_000));
+        let err = parse_json::<Batch>(body.as_bytes()).unwrap_err();
+        assert!(err.contains("events[0].ts") && err.len() <= MAX_REASON + 4, "{err}");
+        assert!(parse_json::<Batch>(b"{} trailing").is_err());
+    }
+
+    #[test]
+    fn pixel_queries() {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"v":1}"#);
+        assert_eq!(pixel_batch(&format!("d={b64}")).unwrap(), br#"{"v":1}"#);
+        assert_eq!(pixel_batch(&format!("d={b64}%3D%3D&x=1")).unwrap(), br#"{"v":1}"#, "padding and other parameters are fine");
+        assert!(matches!(pixel_batch(""), Err(PixelError::Bad(e)) if e.contains("missing")));
+        assert!(matches!(pixel_batch("d=%%%"), Err(PixelError::Bad(_))));
+        assert!(matches!(pixel_batch("d=ab+/"), Err(PixelError::Bad(e)) if e.contains("base64url")));
+        assert!(matches!(pixel_batch(&format!("d={}", "A".repeat(100_000))), Err(PixelError::TooLarge)));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn id(min: usize) -> impl Strategy<Value = String> {
+            proptest::string::string_regex(&format!("[A-Za-z0-9_-]{{{min},64}}")).unwrap()
+        }
+
+        fn event(sent_at: i64) -> impl Strategy<Value = serde_json::Value> {
+            (
+                prop_oneof![Just("pageview"), Just("call_click"), Just("form_submit"), Just("engagement"), Just("x_1")],
+                0i64..MAX_EVENT_AGE_MS,
+                proptest::string::string_regex("[a-z]{1,20}(\\.[a-z]{2,6}){1,2}").unwrap(),
+                proptest::string::string_regex("(/[A-Za-z0-9._~-]{0,12}){0,4}(\\?[a-z]{1,6}=[A-Za-z0-9%]{0,10})?").unwrap(),
+                proptest::option::of(proptest::string::string_regex("\\PC{0,200}").unwrap()),
+                proptest::option::of(proptest::string::string_regex("\\+[1-9][0-9]{7,14}").unwrap()),
+                proptest::collection::btree_map("[a-z]{1,8}", prop_oneof![any::<i64>().prop_map(serde_json::Value::from), "\\PC{0,40}".prop_map(serde_json::Value::from)], 0..5),
+            )
+                .prop_map(move |(kind, age, host, path, title, number, props)| {
+                    serde_json::json!({"type": kind, "ts": sent_at - age, "url": format!("https://{host}{path}"),
+                        "referrer": "https://www.google.com/", "title": title, "number": number, "props": props})
+                })
+        }
+
+        fn valid_batch() -> impl Strategy<Value = serde_json::Value> {
+            (any::<bool>(), id(8), id(8), proptest::collection::vec(event(NOW), 1..=MAX_EVENTS_PER_BATCH)).prop_map(|(granted, visitor, session, events)| {
+                let events: Vec<_> = events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut e)| {
+                        e["id"] = format!("e{i}").into();
+                        e
+                    })
+                    .collect();
+                let mut b = serde_json::json!({"v": 1, "account": "acc_demo", "sent_at": NOW, "consent": if granted { "granted" } else { "denied" },
+                    "page_id": "page0001", "events": events});
+                if granted {
+                    b["visitor_id"] = visitor.into();
+                    b["session_id"] = session.into();
+                }
+                b
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+            #[test]
+            fn generated_valid_batches_are_accepted(b in valid_batch(), recv_skew in -MAX_CLOCK_SKEW_MS + 1..MAX_CLOCK_SKEW_MS) {
+                let body = serde_json::to_vec(&b).unwrap();
+                let parsed: Batch = parse_json(&body).unwrap();
+                prop_assert_eq!(batch(&parsed, NOW + recv_skew), Ok(recv_skew));
+                // …and through the pixel too.
+                let d = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
+                prop_assert_eq!(pixel_batch(&format!("d={d}")).unwrap(), body);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                if let Ok(b) = parse_json::<Batch>(&body) { let _ = batch(&b, NOW); }
+                if let Ok(c) = parse_json::<CallRecord>(&body) { let _ = call(&c, NOW); }
+                if let Ok(r) = parse_json::<NumbersRequest>(&body) { let _ = numbers_request(&r); }
+                let _ = pixel_batch(&String::from_utf8_lossy(&body));
+            }
+
+            #[test]
+            fn mutated_valid_batches_never_panic(b in valid_batch(), cut in any::<prop::sample::Index>(), byte in any::<u8>(), pos in any::<prop::sample::Index>()) {
+                let mut body = serde_json::to_vec(&b).unwrap();
+                // Flip one byte and cut the tail: near-valid JSON is where parsers break.
+                let p = pos.index(body.len());
+                body[p] = byte;
+                body.truncate(cut.index(body.len() + 1));
+                if let Ok(b) = parse_json::<Batch>(&body) { let _ = batch(&b, NOW); }
+            }
+
+            #[test]
+            fn hostile_field_values_are_rejected_not_panicked(field in prop_oneof![Just("url"), Just("referrer"), Just("title"), Just("id"), Just("type"), Just("number")],
+                                                             value in "\\PC{0,5000}") {
+                let mut b: serde_json::Value = serde_json::json!({"v":1,"account":"acc_demo","sent_at":NOW,"consent":"denied",
+                    "events":[{"id":"e1","type":"pageview","ts":NOW,"url":"https://demo.example/"}]});
+                b["events"][0][field] = value.into();
+                if let Ok(parsed) = parse_json::<Batch>(&serde_json::to_vec(&b).unwrap()) {
+                    if let Err(reason) = batch(&parsed, NOW) {
+                        prop_assert!(reason.starts_with("events[0]."), "{}", reason);
+                    }
+                }
+            }
+
+            #[test]
+            fn valid_calls_are_accepted(id in "[A-Za-z0-9._:-]{1,64}", to in "\\+[1-9][0-9]{7,14}", from in prop_oneof!["\\+[1-9][0-9]{7,14}", Just("anonymous".to_string())],
+                                       ago_s in 0i64..(89 * 24 * 3600), duration in 0u32..(7 * 24 * 3600), name in proptest::option::of("\\PC{0,60}")) {
+                let started = ringpath_types::time::format_rfc3339_ms(NOW - ago_s * 1000);
+                let c: CallRecord = serde_json::from_value(serde_json::json!({"call_id": id, "to": to, "from": from, "started_at": started,
+                    "duration_s": duration, "status": "completed", "caller_name": name})).unwrap();
+                prop_assert!(call(&c, NOW).is_ok(), "{:?}", call(&c, NOW));
+            }
+
+            #[test]
+            fn valid_number_requests_are_accepted(session in id(8), visitor in proptest::option::of(id(8)), path in "(/[a-z0-9]{0,10}){0,3}") {
+                let r = NumbersRequest { account: "acc_demo".into(), session_id: session, visitor_id: visitor, url: format!("https://demo.example{path}"), referrer: None };
+                prop_assert_eq!(numbers_request(&r), Ok(()));
+            }
         }
     }
 }
