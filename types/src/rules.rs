@@ -36,7 +36,10 @@ impl Rule {
             && self.referrer_host.as_ref().is_none_or(|w| {
                 let want = w.to_ascii_lowercase();
                 let want = want.strip_prefix("www.").unwrap_or(&want);
-                vs.referrer_host == want || vs.referrer_host.ends_with(&[".", want].concat())
+                // `want` itself or a subdomain of it (`.` + `want` at the end), without building a string.
+                let host = vs.referrer_host.as_bytes();
+                host == want.as_bytes()
+                    || (host.len() > want.len() && host.ends_with(want.as_bytes()) && host[host.len() - want.len() - 1] == b'.')
             })
             && self.has.as_ref().is_none_or(|h| {
                 if h.eq_ignore_ascii_case("click_id") {
@@ -105,6 +108,9 @@ mod tests {
         let host = rule(|r| r.referrer_host = Some("www.yelp.com".into()));
         assert!(host.matches(&classify("https://d.example/", "https://m.yelp.com/biz").unwrap()));
         assert!(!host.matches(&classify("https://d.example/", "https://notyelp.com/").unwrap()));
+        assert!(host.matches(&classify("https://d.example/", "https://yelp.com/").unwrap()));
+        assert!(!host.matches(&classify("https://d.example/", "https://elp.com/").unwrap()));
+        assert!(!host.matches(&classify("https://d.example/", "").unwrap()));
     }
 
     #[test]

@@ -74,8 +74,9 @@ impl Channel {
 /// Click-id query parameters ringpath recognises, in the order they are checked.
 pub const CLICK_ID_PARAMS: [&str; 8] = ["gclid", "gbraid", "wbraid", "msclkid", "dclid", "fbclid", "ttclid", "li_fat_id"];
 
-/// Where a visit came from. Strings are lower-cased except campaign/term/content
-/// and click ids, which keep the advertiser's spelling.
+/// Where a visit came from. Strings are lower-cased (ASCII letters; other
+/// letters keep their case) except campaign/term/content and click ids, which
+/// keep the advertiser's spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VisitSource {
     pub source: String,
@@ -162,17 +163,12 @@ fn social_network(host: &str) -> Option<&'static str> {
 /// the host equals `pat` or is a subdomain of it.
 fn host_matches(host: &str, pat: &str) -> bool {
     if pat.ends_with('.') {
-        let label_start = host.starts_with(pat) || host.contains(&format_dot(pat));
+        // `pat` at the start of the host or right after a dot (a byte scan, no substring searcher).
+        let bytes = host.as_bytes();
+        let label_start = (0..bytes.len()).any(|i| (i == 0 || bytes[i - 1] == b'.') && bytes[i..].starts_with(pat.as_bytes()));
         return label_start && !WEBMAIL_HOSTS.contains(&host);
     }
     host == pat || (host.ends_with(pat) && host.as_bytes().get(host.len() - pat.len() - 1) == Some(&b'.'))
-}
-
-fn format_dot(pat: &str) -> String {
-    let mut s = String::with_capacity(pat.len() + 1);
-    s.push('.');
-    s.push_str(pat);
-    s
 }
 
 const PAID_SEARCH_MEDIA: &[&str] = &["cpc", "ppc", "paidsearch", "paid_search", "paid-search", "sem", "search_ads"];
@@ -199,8 +195,10 @@ pub fn classify(landing_url: &str, referrer: &str) -> Option<VisitSource> {
                 continue;
             }
             match key.as_str() {
-                "utm_source" => vs.source = value.to_lowercase(),
-                "utm_medium" => vs.medium = value.to_lowercase(),
+                // ASCII lower-casing only: Unicode case tables would cost the
+                // browser tracker ~3 KB gzip, and the rule tables are ASCII.
+                "utm_source" => vs.source = value.to_ascii_lowercase(),
+                "utm_medium" => vs.medium = value.to_ascii_lowercase(),
                 "utm_campaign" => vs.campaign = value,
                 "utm_term" => vs.term = value,
                 "utm_content" => vs.content = value,
@@ -408,6 +406,23 @@ mod tests {
     fn campaign_without_source_borrows_the_referrer() {
         let vs = classify("https://d.example/?utm_medium=cpc", "https://www.bing.com/").unwrap();
         assert_eq!(vs.source, "bing");
+    }
+
+    #[test]
+    fn source_and_medium_lower_case_ascii_letters_only() {
+        let vs = classify("https://d.example/?utm_source=%C3%9CBER%20Ads&utm_medium=Paid_Social", "").unwrap();
+        assert_eq!(vs.source, "Über ads");
+        assert_eq!(vs.medium, "paid_social");
+        assert_eq!(vs.channel(), Channel::PaidSocial);
+    }
+
+    #[test]
+    fn any_tld_engines_match_only_at_the_start_of_a_host_label() {
+        assert_eq!(ch("https://d.example/", "https://news.google.com/"), Some("organic_search"));
+        assert_eq!(ch("https://d.example/", "https://google.de/"), Some("organic_search"));
+        assert_eq!(ch("https://d.example/", "https://mygoogle.de/"), Some("referral"));
+        assert_eq!(ch("https://d.example/", "https://yahoo.co.jp/"), Some("organic_search"));
+        assert_eq!(ch("https://d.example/", "https://mail.yahoo.com/"), Some("email"));
     }
 
     #[test]
