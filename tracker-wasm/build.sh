@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Builds the tracker: rp.wasm (Rust → wasm32, std rebuilt with Debian's
-# rustc-web, INFRA.md §1) and rp.js (wasm-bindgen's no-modules glue wrapped in
+# rustc-web, INFRA.md §1; plain exports, no wasm-bindgen) and rp.js (js/*.js,
 # one function, so window.ringpath is the only global). Writes exactly
 # pkg/rp.js and pkg/rp.wasm and prints their compressed sizes. Idempotent.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TOOLS="${RINGPATH_CACHE:-$HOME/.cache/ringpath}/tools"
-WASM_BINDGEN="${WASM_BINDGEN:-$TOOLS/bin/wasm-bindgen}"
 WASM_OPT="${WASM_OPT:-$TOOLS/npm/node_modules/.bin/wasm-opt}"
 TERSER_VERSION="5.39.0"
 TERSER="$TOOLS/npm-terser/node_modules/.bin/terser"
@@ -18,7 +17,7 @@ if ! "$TERSER" --version 2>/dev/null | grep -q "$TERSER_VERSION"; then
   (cd "$TOOLS/npm-terser" && npm install --no-audit --no-fund --silent "terser@$TERSER_VERSION") >&2
 fi
 
-for tool in "$WASM_BINDGEN" "$WASM_OPT" /usr/bin/rustc /usr/bin/cargo; do
+for tool in "$WASM_OPT" /usr/bin/rustc /usr/bin/cargo; do
   [ -x "$tool" ] || { echo "build.sh: missing $tool (run infra/install.sh)" >&2; exit 1; }
 done
 
@@ -32,18 +31,12 @@ PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$WASM_BINDGEN" --target no-modules --no-typescript --remove-name-section --remove-producers-section \
-  --out-dir "$work" --out-name rp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ringpath_tracker.wasm"
-"$WASM_OPT" -Oz --strip-debug --strip-producers --enable-reference-types --enable-bulk-memory \
+"$WASM_OPT" -Oz --strip-debug --strip-producers --enable-bulk-memory \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-  "$work/rp_bg.wasm" -o "$work/rp.wasm"
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ringpath_tracker.wasm" -o "$work/rp.wasm"
 
 mkdir -p "$HERE/pkg"
-{
-  cat "$HERE/js/head.js"
-  cat "$work/rp.js"
-  cat "$HERE/js/tail.js"
-} >"$work/rp.full.js"
+cp "$HERE/js/rp.js" "$work/rp.full.js"
 # The outer function keeps every name local, so terser may mangle all of them.
 "$TERSER" "$work/rp.full.js" --compress passes=2 --mangle --comments '/^!/' -o "$work/rp.min.js"
 # Replace both outputs in one step each; pkg/ holds only these two files.

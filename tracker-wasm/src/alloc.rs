@@ -1,101 +1,110 @@
-//! rp.wasm's heap: power-of-two size classes with one free list each, carved
-//! from fresh linear memory. The tracker's allocations are short strings that
-//! are freed and reused at the same sizes, which this serves with a few dozen
-//! instructions; dlmalloc (Rust's default on wasm32) costs ~4 KB of the
-//! download for generality the tracker does not need. Memory is never
-//! returned to the browser (wasm cannot shrink memory anyway). Single-threaded
-//! by construction: wasm32 without the atomics feature has one thread.
+//! rp.wasm's heap: an arena that rp.js empties before every export call.
+//! Nothing lives in wasm between calls (`exports` is stateless and std keeps
+//! no heap data on wasm32-unknown-unknown), so a call can allocate by bumping
+//! a pointer and the next call starts again from the bottom. Freeing the
+//! newest block and growing it in place keep temporary strings and a growing
+//! result from piling up within one call. dlmalloc (Rust's default on wasm32)
+//! costs ~4 KB of the download for generality the tracker does not need.
+//! Memory is never returned to the browser (wasm cannot shrink memory).
+//! Single-threaded by construction: wasm32 without the atomics feature has
+//! one thread.
 #![allow(unsafe_code)]
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::UnsafeCell;
+use core::cell::Cell;
 use core::ptr::null_mut;
 
 const PAGE: usize = 65536;
-/// Blocks of 2^3 … 2^31 bytes.
-const CLASSES: usize = 32;
 
-struct Heap {
-    /// Next unused byte and end of the memory this heap owns.
-    next: usize,
-    end: usize,
-    /// Head of each class's free list; a free block's first word links to the next.
-    free: [usize; CLASSES],
+pub struct Arena {
+    /// Where the arena starts (the end of the module's initial memory; 0 until first use).
+    base: Cell<usize>,
+    /// The first free byte.
+    top: Cell<usize>,
+    /// The end of linear memory.
+    end: Cell<usize>,
 }
 
-pub struct SizeClasses(UnsafeCell<Heap>);
-
-// SAFETY: wasm32-unknown-unknown without atomics runs one thread; the heap is
+// SAFETY: wasm32-unknown-unknown without atomics runs one thread; the arena is
 // never touched concurrently.
-unsafe impl Sync for SizeClasses {}
+unsafe impl Sync for Arena {}
 
-impl SizeClasses {
-    pub const fn new() -> SizeClasses {
-        SizeClasses(UnsafeCell::new(Heap { next: 0, end: 0, free: [0; CLASSES] }))
+impl Arena {
+    pub const fn new() -> Arena {
+        Arena { base: Cell::new(0), top: Cell::new(0), end: Cell::new(0) }
+    }
+
+    /// Forgets every allocation.
+    ///
+    /// # Safety
+    /// No allocation made so far may be used (or freed) afterwards.
+    pub unsafe fn reset(&self) {
+        self.top.set(self.base.get());
+    }
+
+    /// Makes `[.., stop)` part of linear memory; false when the browser refuses.
+    fn reserve(&self, stop: usize) -> bool {
+        if self.end.get() == 0 {
+            let start = core::arch::wasm32::memory_size(0) * PAGE;
+            self.base.set(start);
+            self.top.set(start);
+            self.end.set(start);
+        }
+        let end = self.end.get();
+        if stop > end {
+            let pages = (stop - end).div_ceil(PAGE);
+            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
+                return false;
+            }
+            self.end.set(end + pages * PAGE);
+        }
+        true
     }
 }
 
-/// The class whose block size 2^class holds `layout` (size and alignment).
-fn class_of(layout: Layout) -> usize {
-    let size = layout.size().max(layout.align()).max(8);
-    (usize::BITS - (size - 1).leading_zeros()) as usize
-}
-
-unsafe impl GlobalAlloc for SizeClasses {
+unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: single-threaded (see above) and not re-entered: nothing here allocates.
-        let heap = unsafe { &mut *self.0.get() };
-        let class = class_of(layout);
-        if class >= CLASSES {
+        // `top` is only read after `reserve` has set it up.
+        if !self.reserve(0) {
             return null_mut();
         }
-        let head = heap.free[class];
-        if head != 0 {
-            // SAFETY: `head` is a block of this class we handed out and got back; its first word is the link.
-            heap.free[class] = unsafe { *(head as *const usize) };
-            return head as *mut u8;
-        }
-        let size = 1usize << class;
-        // Blocks are aligned to their size (capped at a page), so any
-        // alignment up to the size holds, also after reuse.
-        let align = size.min(PAGE);
-        if heap.end == 0 {
-            heap.next = core::arch::wasm32::memory_size(0) * PAGE;
-            heap.end = heap.next;
-        }
-        let start = (heap.next + align - 1) & !(align - 1);
-        let Some(stop) = start.checked_add(size) else { return null_mut() };
-        if stop > heap.end {
-            let pages = (stop - heap.end).div_ceil(PAGE);
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return null_mut();
+        let start = (self.top.get() + layout.align() - 1) & !(layout.align() - 1);
+        match start.checked_add(layout.size()) {
+            Some(stop) if self.reserve(stop) => {
+                self.top.set(stop);
+                start as *mut u8
             }
-            heap.end += pages * PAGE;
+            _ => null_mut(),
         }
-        heap.next = stop;
-        start as *mut u8
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as in `alloc`; `ptr` came from `alloc` with this layout.
-        let heap = unsafe { &mut *self.0.get() };
-        let class = class_of(layout);
-        unsafe { *(ptr as *mut usize) = heap.free[class] };
-        heap.free[class] = ptr as usize;
+        // Only the newest block goes back; the rest waits for the next reset.
+        if ptr as usize + layout.size() == self.top.get() {
+            self.top.set(ptr as usize);
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `layout.align()` is a valid alignment and the caller keeps `new_size` in range.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        if class_of(new_layout) == class_of(layout) {
+        let start = ptr as usize;
+        if start + layout.size() == self.top.get() {
+            // The newest block grows (or shrinks) where it is.
+            return match start.checked_add(new_size) {
+                Some(stop) if self.reserve(stop) => {
+                    self.top.set(stop);
+                    ptr
+                }
+                _ => null_mut(),
+            };
+        }
+        if new_size <= layout.size() {
             return ptr;
         }
-        let new_ptr = unsafe { self.alloc(new_layout) };
+        // SAFETY: `layout.align()` is a valid alignment and the caller keeps `new_size` in range.
+        let new_ptr = unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
         if !new_ptr.is_null() {
-            unsafe {
-                core::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
+            // SAFETY: both blocks are live and distinct (the new one lies above the old).
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size()) };
         }
         new_ptr
     }

@@ -20,4 +20,4 @@ mod exports;
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static HEAP: alloc::SizeClasses = alloc::SizeClasses::new();
+static HEAP: alloc::Arena = alloc::Arena::new();

@@ -1,21 +1,44 @@
-  // ---- rp.js runtime -------------------------------------------------------
+/*! ringpath tracker — rp.js loads rp.wasm from its own directory. */
+(function () {
   // The browser side of the tracker: script tag, command queue, consent
   // signals, cookies, DNI fetches and DOM rewriting, events and beacons.
   // Decisions (consent precedence, rule matching, number matching and
-  // formatting, URL scrubbing) are the wasm exports in `R`. Every entry point
-  // from the page or the browser is guarded: nothing here throws into the host.
-  var w = window, d = document, nav = navigator, loc = location, R = wasm_bindgen;
+  // formatting, URL scrubbing) are rp.wasm's exports, reached through `call`.
+  // Every entry point from the page or the browser is guarded: nothing here
+  // throws into the host. The whole file is one function, so terser may
+  // mangle every name and `ringpath` is the only global it creates.
+  var w = window, d = document, nav = navigator, loc = location, X, utf8 = new TextEncoder(), unutf8 = new TextDecoder();
   var VID = "_rp_vid", SID = "_rp_sid", NUM = "_rp_num";
   var HALF_HOUR_S = 1800, VISITOR_S = 395 * 86400;
   var E164 = /^\+[1-9]\d{6,14}$/;
   var account, endpoint, attr;
-  var consent = "", explicit, tcf, gcm, tcfOn, dataLayerSeen;
+  // Consent signals as rp.wasm reads an Option<bool>: 0 = denied, 1 = granted, 2 = none yet.
+  var consent = "", explicit = 2, tcf = 2, gcm = 2, tcfOn, dataLayerSeen;
   var visitorId = "", sessionId = "", lastSend = 0, pageId = hex(16);
   var queue = [], ready, url = loc.href, referrer = d.referrer, landingUrl = url, landingRef = referrer;
   var visibleSince = d.visibilityState == "hidden" ? 0 : Date.now(), visibleMs = 0;
   var cfg, sites = "", shown = "", observer;
   var SKIP = /^(SCRIPT|STYLE|TEXTAREA|INPUT|SELECT|OPTION|NOSCRIPT|TEMPLATE|IFRAME|OBJECT)$/;
   var INLINE = /^(A|ABBR|B|BDI|BDO|BIG|CITE|CODE|DATA|DFN|EM|FONT|I|KBD|LABEL|MARK|NOBR|Q|S|SAMP|SMALL|SPAN|STRONG|SUB|SUP|TIME|TT|U|VAR)$/;
+
+  // ---- rp.wasm's calling convention (src/exports.rs) ----
+  // Calls export `f`: the heap is emptied, each string argument is copied in
+  // as UTF-8 and passed as (pointer, byte length); numbers and bools pass as they are.
+  function call(f) {
+    X.reset();
+    return X[f].apply(0, [].concat.apply([], [].slice.call(arguments, 1).map(function (v) {
+      if (typeof v != "string") return +v;
+      v = utf8.encode(v);
+      var p = X.arg(v.length);
+      new Uint8Array(X.memory.buffer).set(v, p);
+      return [p, v.length];
+    })));
+  }
+  // The string a string-returning export handed back (a pointer to its pointer and length).
+  function str(p) {
+    var m = X.memory.buffer, at = new Uint32Array(m, p, 2);
+    return unutf8.decode(new Uint8Array(m, at[0], at[1]));
+  }
 
   function noop() {}
   function guard(f) { return function () { try { return f.apply(this, arguments); } catch (e) {} }; }
@@ -58,7 +81,7 @@
 
   // ---- consent ----
   function decide() {
-    var next = ["pending", "granted", "denied"][R.consent_state(nav.globalPrivacyControl === true, explicit, tcf, gcm, attr || "")];
+    var next = ["pending", "granted", "denied"][call("consent_state", nav.globalPrivacyControl === true, explicit, tcf, gcm, attr || "")];
     if (next == consent) return;
     var first = !consent;
     consent = next;
@@ -75,15 +98,15 @@
     w.__tcfapi("addEventListener", 2, guard(function (t, ok) {
       t = t || {};
       var p = t.purpose && t.purpose.consents;
-      var v = R.tcf_decision(!!ok, typeof t.gdprApplies == "boolean" ? t.gdprApplies : undefined, String(t.eventStatus || ""), p ? !!p[1] : undefined);
-      if (v != null) { tcf = v; decide(); }
+      var v = call("tcf_decision", !!ok, typeof t.gdprApplies == "boolean" ? t.gdprApplies : 2, String(t.eventStatus || ""), p ? !!p[1] : 2);
+      if (v < 2) { tcf = v; decide(); }
     }));
   }
   function gcmEntry(e) {
     try {
       if (e && e[0] == "consent" && e[2]) {
-        var s = e[2].analytics_storage, v = R.gcm_decision("consent", String(e[1]), s == null ? "" : String(s));
-        if (v != null) gcm = v;
+        var s = e[2].analytics_storage, v = call("gcm_decision", "consent", String(e[1]), s == null ? "" : String(s));
+        if (v < 2) gcm = v;
       }
     } catch (x) {}
   }
@@ -110,7 +133,7 @@
   }
 
   // ---- events ----
-  function httpUrl(u) { return /^https?:\/\//.test(u || "") ? R.strip_url(u).slice(0, 4096) : undefined; }
+  function httpUrl(u) { return /^https?:\/\//.test(u || "") ? str(call("strip_url", u)).slice(0, 4096) : undefined; }
   function depth(v) { var m = 0, k; if (!v || typeof v != "object") return 0; for (k in v) m = Math.max(m, depth(v[k])); return m + 1; }
   // A JSON snapshot of the caller's props, or {} when unusable (ingest rejects the whole batch otherwise).
   function props(p) {
@@ -175,8 +198,8 @@
     if (!cfg) return;
     var granted = consent == "granted", stored = granted && cookie(NUM), pool, source;
     // Inside a session (same-site or direct) the session keeps the number it was given.
-    if ((stored == "0" || E164.test(stored)) && R.visit_kind(landingUrl, landingRef)) { show(stored == "0" ? "" : stored); return go(); }
-    pool = granted ? R.first_match(landingUrl, landingRef, encodeRules(cfg.pools)) : -1;
+    if ((stored == "0" || E164.test(stored)) && call("visit_kind", landingUrl, landingRef)) { show(stored == "0" ? "" : stored); return go(); }
+    pool = granted ? call("first_match", landingUrl, landingRef, encodeRules(cfg.pools)) : -1;
     if (pool >= 0) {
       identify();
       return http(endpoint + "/v1/numbers", JSON.stringify({
@@ -186,7 +209,7 @@
         go();
       });
     }
-    source = R.first_match(landingUrl, landingRef, encodeRules(cfg.sources));
+    source = call("first_match", landingUrl, landingRef, encodeRules(cfg.sources));
     source = source >= 0 && cfg.sources[source].number;
     show(E164.test(source) ? source : "", granted);
     go();
@@ -216,14 +239,14 @@
     var walker = d.createTreeWalker(root, 5, function (n) { return n.nodeType == 1 && (SKIP.test(n.nodeName) || editable(n)) ? 2 : 1; });
     var run = [], text = "", block, n, href, v;
     function end() {
-      if (run.length && /\d(\D{0,3}\d){6}/.test(text) && (v = R.swap(text, from, to, false))) spread(run, text, v);
+      if (run.length && /\d(\D{0,3}\d){6}/.test(text) && (v = str(call("swap", text, from, to, 0)))) spread(run, text, v);
       run = []; text = "";
     }
     for (n = root; n; n = walker.nextNode()) {
       if (n.nodeType == 3) {
         if (blockOf(n) != block) { end(); block = blockOf(n); }
         run.push(n); text += n.data;
-      } else if (n.nodeName == "A" && (href = n.getAttribute("href")) && /^\s*tel:/i.test(href) && (v = R.swap(href.trim(), from, to, true))) {
+      } else if (n.nodeName == "A" && (href = n.getAttribute("href")) && /^\s*tel:/i.test(href) && (v = str(call("swap", href.trim(), from, to, 1)))) {
         n.setAttribute("href", v);
       }
     }
@@ -267,7 +290,7 @@
   // ---- the public command API: ringpath('consent'|'event'|'page', …) ----
   function command(name, a, b) {
     if (name == "consent") {
-      if (a == "granted" || a == "denied") { explicit = a == "granted"; decide(); }
+      if (a == "granted" || a == "denied") { explicit = +(a == "granted"); decide(); }
     } else if (name == "event") {
       var type = String(a || "").toLowerCase().replace(/[^a-z0-9_]+/g, "_").slice(0, 64);
       if (type) track(type, props(b));
@@ -329,7 +352,15 @@
       }
     }
     if (!s) return;
-    R({ module_or_path: s.src.replace(/[?#].*$/, "").replace(/[^\/]*$/, "") + "rp.wasm" }).then(function () {
+    // instantiateStreaming, else (older browsers, a proxy serving the wrong type) from the bytes.
+    var W = WebAssembly;
+    fetch(s.src.replace(/[?#].*$/, "").replace(/[^\/]*$/, "") + "rp.wasm").then(function (r) {
+      var copy = r.clone();
+      return (W.instantiateStreaming ? W.instantiateStreaming(r) : Promise.reject())["catch"](function () {
+        return copy.arrayBuffer().then(function (b) { return W.instantiate(b); });
+      });
+    }).then(function (m) {
+      X = m.instance.exports;
       var calls = [].slice.call(w.ringpath.q || []);
       var api = function (name, a, b) { try { command(name, a, b); } catch (e) {} };
       api.l = 1;

@@ -1,2 +1,0 @@
-/*! ringpath tracker — rp.js loads rp.wasm from its own directory. */
-(function () {
