@@ -16,12 +16,13 @@ use crate::auth::{self, AuthError, Principal};
 use crate::params::{self, ParamError};
 use crate::reports::{ReportError, Reports};
 
-const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a report may take (also sent to ClickHouse as `max_execution_time`).
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
-    BadParam(String),
+    BadParam(ParamError),
     #[error("missing or invalid credentials")]
     Unauthorized,
     #[error("not found")]
@@ -30,11 +31,13 @@ pub enum ApiError {
     Report(String),
     #[error("report timed out")]
     Timeout,
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<ParamError> for ApiError {
     fn from(e: ParamError) -> Self {
-        ApiError::BadParam(e.0)
+        ApiError::BadParam(e)
     }
 }
 
@@ -62,6 +65,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Report(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -70,7 +74,10 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"ringpath\""));
         }
-        r.json(json!({"error": self.to_string()}))
+        match self {
+            ApiError::BadParam(p) => r.json(json!({"error": p.message, "parameter": p.param})),
+            other => r.json(json!({"error": other.to_string()})),
+        }
     }
 }
 
@@ -95,11 +102,12 @@ pub struct State {
     pub accounts: RwLock<Arc<AccountsFile>>,
     pub reports: Reports,
     pub metrics: Metrics,
+    pub query_timeout: Duration,
 }
 
 impl State {
-    pub fn new(accounts: AccountsFile, reports: Reports) -> State {
-        State { accounts: RwLock::new(Arc::new(accounts)), reports, metrics: Metrics::new() }
+    pub fn new(accounts: AccountsFile, reports: Reports, query_timeout: Duration) -> State {
+        State { accounts: RwLock::new(Arc::new(accounts)), reports, metrics: Metrics::new(), query_timeout }
     }
 
     pub fn accounts(&self) -> Arc<AccountsFile> {
@@ -120,8 +128,16 @@ fn authorize(state: &State, req: &HttpRequest, account: &str) -> Result<Principa
     Ok(who)
 }
 
-async fn timed<T>(fut: impl std::future::Future<Output = Result<T, ReportError>>) -> Result<T, ApiError> {
-    tokio::time::timeout(QUERY_TIMEOUT, fut).await.map_err(|_| ApiError::Timeout)?.map_err(ApiError::from)
+async fn timed<T>(state: &State, fut: impl std::future::Future<Output = Result<T, ReportError>>) -> Result<T, ApiError> {
+    tokio::time::timeout(state.query_timeout, fut).await.map_err(|_| ApiError::Timeout)?.map_err(ApiError::from)
+}
+
+/// The account's IANA zone for day/hour buckets, UTC when unset. Bound as a
+/// value like everything else; the shape check only keeps typos out of SQL errors.
+fn account_timezone(state: &State, account: &str) -> Result<String, ApiError> {
+    let tz = state.accounts().account(account).and_then(|a| a.timezone.clone()).unwrap_or_else(|| "UTC".into());
+    let plausible = !tz.is_empty() && tz.len() <= 64 && tz.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+    if plausible { Ok(tz) } else { Err(ApiError::Config(format!("account {account} has an invalid timezone {tz:?} in the accounts file"))) }
 }
 
 fn wants_csv(req: &HttpRequest) -> bool {
@@ -149,7 +165,7 @@ async fn calls(state: web::Data<State>, req: HttpRequest, path: web::Path<String
     let (from, to) = params::range(&q, now_ms())?;
     let limit = params::limit(&q)?;
     let cursor = params::decode_cursor(&q)?;
-    let mut rows = timed(state.reports.calls(&account, from, to, limit + 1, cursor)).await?;
+    let mut rows = timed(&state, state.reports.calls(&account, from, to, limit + 1, cursor)).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|r| params::encode_cursor(r.started_ms, &r.call_id))
@@ -179,7 +195,7 @@ async fn attribution(state: web::Data<State>, req: HttpRequest, path: web::Path<
     let dimension = params::one_of(&q, "dimension", params::DIMENSIONS, "channel")?;
     let model = params::one_of(&q, "model", params::MODELS, "last_touch")?;
     let bots = params::flag(&q, "include_bots")?;
-    let rows = timed(state.reports.attribution(&account, from, to, dimension, model, bots)).await?;
+    let rows = timed(&state, state.reports.attribution(&account, from, to, dimension, model, bots)).await?;
     Ok(render(&req, "rows", to_values(&rows), json!({"dimension": dimension, "model": model, "from": from, "to": to})))
 }
 
@@ -193,22 +209,26 @@ async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<S
     let metric = params::one_of(&q, "metric", params::METRICS, "pageviews")?;
     let bots = params::flag(&q, "include_bots")?;
     if interval == "hour" && to - from > 31 * 24 * 3_600_000 {
-        return Err(ApiError::BadParam("interval=hour spans at most 31 days".into()));
+        return Err(ApiError::BadParam(ParamError::new("interval", "interval=hour spans at most 31 days")));
     }
-    let points = timed(state.reports.timeseries(&account, from, to, interval, metric, bots)).await?;
+    let tz = account_timezone(&state, &account)?;
+    let points = timed(&state, state.reports.timeseries(&account, from, to, interval, metric, bots, &tz)).await?;
     let total: u64 = points.iter().map(|p| p.value).sum();
-    Ok(render(&req, "points", to_values(&points), json!({"metric": metric, "interval": interval, "total": total})))
+    Ok(render(&req, "points", to_values(&points), json!({"metric": metric, "interval": interval, "timezone": tz, "total": total})))
 }
 
 async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
     params::visitor_id(&visitor)?;
-    let sessions = timed(state.reports.journey_sessions(&account, &visitor)).await?;
-    let pages = timed(state.reports.journey_pages(&account, &visitor)).await?;
-    let calls = timed(state.reports.visitor_calls(&account, &visitor)).await?;
+    let sessions = timed(&state, state.reports.journey_sessions(&account, &visitor)).await?;
+    let pages = timed(&state, state.reports.journey_pages(&account, &visitor)).await?;
+    let calls = timed(&state, state.reports.visitor_calls(&account, &visitor)).await?;
     if sessions.is_empty() && calls.is_empty() {
         return Err(ApiError::NotFound);
+    }
+    if wants_csv(&req) {
+        return Ok(render(&req, "pages", to_values(&pages), json!({})));
     }
     Ok(HttpResponse::Ok().json(json!({"visitor_id": visitor, "sessions": sessions, "pages": pages, "calls": to_values(&calls)})))
 }
@@ -217,18 +237,18 @@ async fn export(state: web::Data<State>, req: HttpRequest, path: web::Path<(Stri
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
     params::visitor_id(&visitor)?;
-    let (events, calls, assignments) = timed(state.reports.export(&account, &visitor)).await?;
+    let export = timed(&state, state.reports.export(&account, &visitor)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"ringpath-{account}-{visitor}.json\"")))
         .json(json!({"account": account, "visitor_id": visitor, "exported_at": ringpath_types::time::format_rfc3339_ms(now_ms()),
-                     "events": to_values(&events), "calls": to_values(&calls), "assignments": to_values(&assignments)})))
+                     "events": to_values(&export.events), "calls": to_values(&export.calls), "assignments": to_values(&export.assignments)})))
 }
 
 async fn erase(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
     params::visitor_id(&visitor)?;
-    timed(state.reports.erase(&account, &visitor)).await?;
+    timed(&state, state.reports.erase(&account, &visitor)).await?;
     let status_url = format!("/v1/accounts/{account}/visitors/{visitor}/erasure");
     Ok(HttpResponse::Accepted().insert_header((header::LOCATION, status_url.clone())).json(json!({"status": "pending", "status_url": status_url})))
 }
@@ -237,8 +257,9 @@ async fn erasure_status(state: web::Data<State>, req: HttpRequest, path: web::Pa
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
     params::visitor_id(&visitor)?;
-    let remaining = timed(state.reports.remaining(&account, &visitor)).await?;
-    Ok(HttpResponse::Ok().json(json!({"status": if remaining == 0 { "done" } else { "pending" }, "remaining_rows": remaining})))
+    let (remaining, mutations) = timed(&state, state.reports.erasure_status(&account, &visitor)).await?;
+    let done = remaining == 0 && mutations == 0;
+    Ok(HttpResponse::Ok().json(json!({"status": if done { "done" } else { "pending" }, "remaining_rows": remaining, "pending_mutations": mutations})))
 }
 
 async fn agency_accounts(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

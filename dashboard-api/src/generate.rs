@@ -272,7 +272,7 @@ impl Generator {
             let lookback_from = (started as u64).saturating_sub(attribution::LINEAR_LOOKBACK_MS);
             let history: Vec<SessionTouch> = visits[..=i].iter().map(|v| v.touch.clone()).filter(|s| s.started_ms >= lookback_from && !s.channel.is_empty()).collect();
             let mut row = self.call_base(&account, &holder.number, started);
-            attribution::credit_session(&mut row, &holder, false, Some(&visits[i].touch), &history);
+            credit_session(&mut row, &holder, &visits[i].touch, &history);
             self.session_calls_made += 1;
             out.calls.push(row);
         }
@@ -470,6 +470,50 @@ impl Generator {
         }
         out
     }
+}
+
+/// Last touch from the session that held the number; first touch and linear
+/// (equal credit) over the visitor's sessions in the lookback — what enrich
+/// stores for a call to a pool number held by one session.
+fn credit_session(row: &mut CallRow, holder: &AssignmentRow, session: &SessionTouch, history: &[SessionTouch]) {
+    row.attribution = "session".into();
+    row.confidence = "exclusive".into();
+    row.pool_id = holder.pool_id.clone();
+    row.session_id = holder.session_id.clone();
+    row.visitor_id = holder.visitor_id.clone();
+    row.ip = holder.ip.clone();
+    row.country = holder.country.clone();
+    row.click_id_type = holder.click_id_type.clone();
+    row.click_id = holder.click_id.clone();
+    row.referrer = holder.referrer.clone();
+    row.term = holder.term.clone();
+    row.content = holder.content.clone();
+    row.source = session.source.clone();
+    row.medium = session.medium.clone();
+    row.campaign = session.campaign.clone();
+    row.channel = session.channel.clone();
+    row.landing_page = session.landing_page.clone();
+    row.referrer_host = session.referrer_host.clone();
+    let mut touches: Vec<SessionTouch> = history.to_vec();
+    if !touches.iter().any(|t| t.session_id == session.session_id) {
+        touches.push(session.clone());
+    }
+    touches.sort_by_key(|t| t.started_ms);
+    let first = &touches[0];
+    row.first_touch_session = first.session_id.clone();
+    row.first_touch_source = first.source.clone();
+    row.first_touch_medium = first.medium.clone();
+    row.first_touch_campaign = first.campaign.clone();
+    row.first_touch_channel = first.channel.clone();
+    row.first_touch_landing_page = first.landing_page.clone();
+    row.first_touch_referrer_host = first.referrer_host.clone();
+    row.linear_session = touches.iter().map(|t| t.session_id.clone()).collect();
+    row.linear_source = touches.iter().map(|t| t.source.clone()).collect();
+    row.linear_medium = touches.iter().map(|t| t.medium.clone()).collect();
+    row.linear_campaign = touches.iter().map(|t| t.campaign.clone()).collect();
+    row.linear_channel = touches.iter().map(|t| t.channel.clone()).collect();
+    row.linear_landing_page = touches.iter().map(|t| t.landing_page.clone()).collect();
+    row.linear_referrer_host = touches.iter().map(|t| t.referrer_host.clone()).collect();
 }
 
 /// The collector's view of one session: a `POST /v1/collect` body.

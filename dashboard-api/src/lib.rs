@@ -13,6 +13,7 @@ pub mod reports;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 use ringpath_enrich::settings::ClickHouseSettings;
@@ -38,6 +39,17 @@ impl Settings {
         }
         Ok(Settings { listen, config_path: env.get("RINGPATH_CONFIG").map(PathBuf::from).unwrap_or_else(|| "ringpath.toml".into()), reader, writer })
     }
+
+    /// `RINGPATH_DASHBOARD_QUERY_TIMEOUT_S` (default 30): longest a report may
+    /// run, client side and as `max_execution_time` on the reader.
+    pub fn query_timeout_from_env(env: &HashMap<String, String>) -> anyhow::Result<Duration> {
+        match env.get("RINGPATH_DASHBOARD_QUERY_TIMEOUT_S") {
+            Some(v) => Ok(Duration::from_secs(
+                v.trim().parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| anyhow::anyhow!("RINGPATH_DASHBOARD_QUERY_TIMEOUT_S must be a positive number of seconds"))?,
+            )),
+            None => Ok(app::DEFAULT_QUERY_TIMEOUT),
+        }
+    }
 }
 
 pub struct Running {
@@ -55,8 +67,25 @@ impl Running {
 }
 
 pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result<Running> {
-    let reports = reports::Reports { reader: settings.reader.client(), writer: settings.writer.client() };
-    let state = web::Data::new(app::State::new(accounts, reports));
+    start_with_timeout(settings, accounts, app::DEFAULT_QUERY_TIMEOUT).await
+}
+
+/// Like `start`, with another report timeout.
+pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, query_timeout: Duration) -> anyhow::Result<Running> {
+    // The server should stop a runaway report itself rather than run on after we
+    // gave up, so the reader sends max_execution_time — which needs readonly=2
+    // (infra/clickhouse/users.xml). A readonly=1 user refuses every setting:
+    // then rely on its profile's limit, and say so.
+    let limited = settings.reader.client().with_setting("max_execution_time", query_timeout.as_secs().to_string());
+    let reader = match limited.query("SELECT 1").fetch_one::<u8>().await {
+        Err(e) if e.to_string().contains("readonly mode") => {
+            tracing::warn!(user = %settings.reader.user, "the ClickHouse reader is readonly=1 and cannot set max_execution_time; its profile's limit applies");
+            settings.reader.client()
+        }
+        _ => limited,
+    };
+    let reports = reports::Reports { reader, writer: settings.writer.client() };
+    let state = web::Data::new(app::State::new(accounts, reports, query_timeout));
     let data = state.clone();
     let server = HttpServer::new(move || App::new().app_data(data.clone()).wrap(middleware::from_fn(app::observe)).configure(app::configure))
         .disable_signals()

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use ringpath_dashboard_api::generate::{self, Generator, Options};
-use ringpath_dashboard_api::{start, Settings};
+use ringpath_dashboard_api::{start_with_timeout, Settings};
 use ringpath_types::accounts::AccountsFile;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -16,13 +16,13 @@ fn load(settings: &Settings) -> anyhow::Result<AccountsFile> {
     AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings.config_path.display()))
 }
 
-const GENERATE_USAGE: &str = "usage: ringpath-dashboard-api generate --events N --calls M [--account acc_demo] [--days 30] [--end RFC3339|epoch-ms] [--seed 1] [--site https://demo.example] [--batch 200000] [--ingest http://127.0.0.1:8080 --token TOKEN]
+const GENERATE_USAGE: &str = "usage: ringpath-dashboard-api generate --events N --calls M [--account acc_demo] [--days 30] [--end RFC3339|epoch-ms] [--seed 1] [--site https://demo.example] [--batch 200000] [--migrate] [--ingest http://127.0.0.1:8080 --token TOKEN]
 
 Makes synthetic visitors (channels, pool/source numbers, consent states, EU and
 non-EU visitors, bots) and calls for an account of the accounts file
 (RINGPATH_CONFIG). Without --ingest it inserts straight into ClickHouse
-(RINGPATH_CLICKHOUSE_URL/_USER/_PASSWORD/_DATABASE; run `ringpath-enrich migrate`
-first). With --ingest it posts the visits, number requests and calls to a
+(RINGPATH_CLICKHOUSE_URL/_USER/_PASSWORD/_DATABASE; --migrate creates the
+database and tables first). With --ingest it posts the visits, number requests and calls to a
 running collector instead (demos; slower; times are moved to now).";
 
 fn now_ms() -> i64 {
@@ -37,6 +37,10 @@ async fn generate_command(args: &[String], env: &HashMap<String, String>) -> any
         if name == "help" {
             println!("{GENERATE_USAGE}");
             return Ok(());
+        }
+        if name == "migrate" {
+            flags.insert(name.to_owned(), String::new());
+            continue;
         }
         let value = it.next().with_context(|| format!("--{name} needs a value\n{GENERATE_USAGE}"))?;
         if !["events", "calls", "account", "days", "end", "seed", "site", "batch", "ingest", "token"].contains(&name) {
@@ -55,7 +59,7 @@ async fn generate_command(args: &[String], env: &HashMap<String, String>) -> any
     let account_id = flags.get("account").map(String::as_str).unwrap_or("acc_demo");
     let account = accounts.account(account_id).with_context(|| format!("account {account_id} is not in {}", settings.config_path.display()))?.clone();
     let end_ms = match flags.get("end") {
-        Some(v) => ringpath_dashboard_api::params::parse_time("end", v).map_err(|e| anyhow::anyhow!(e.0))?,
+        Some(v) => ringpath_dashboard_api::params::parse_time("end", v).map_err(|e| anyhow::anyhow!(e.message))?,
         None => now_ms(),
     };
     let opts = Options {
@@ -74,6 +78,9 @@ async fn generate_command(args: &[String], env: &HashMap<String, String>) -> any
         let sent = generate::load_ingest(ingest, token, Generator::new(opts)).await?;
         println!("posted {} batches ({} events) and {} calls to {ingest} in {:.1}s", sent.batches, sent.events, sent.calls, started.elapsed().as_secs_f64());
         return Ok(());
+    }
+    if flags.contains_key("migrate") {
+        ringpath_enrich::store::Store::migrate(&settings.writer).await.context("applying migrations")?;
     }
     let client = settings.writer.client();
     let batch = num("batch", Some(200_000))? as usize;
@@ -94,7 +101,13 @@ async fn generate_command(args: &[String], env: &HashMap<String, String>) -> any
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "info".into())).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "info".into());
+    // Access logs are structured either way; RINGPATH_LOG_FORMAT=json gives one JSON object a line.
+    if std::env::var("RINGPATH_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -103,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         Some(other) => bail!("unknown command {other:?}; commands: serve (default), generate"),
     }
     let settings = Settings::from_env(&env)?;
-    let running = start(settings.clone(), load(&settings)?).await?;
+    let running = start_with_timeout(settings.clone(), load(&settings)?, Settings::query_timeout_from_env(&env)?).await?;
     println!("ringpath-dashboard-api listening on http://{}", running.addr);
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;

@@ -13,6 +13,23 @@ use serde::{Deserialize, Serialize};
 #[error("clickhouse: {0}")]
 pub struct ReportError(#[from] pub clickhouse::error::Error);
 
+/// Key of rows whose dimension is empty (a direct visit has no referrer host).
+pub const NOT_SET: &str = "(not set)";
+/// Key of calls credited to no session or source (the site's own number, unknown numbers).
+pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// An account's events in [from, to) ms. The `ts` (seconds) bounds repeat the
+/// range on the partition and sort key column so whole months and days are skipped.
+const EVENTS_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?";
+const CALLS_IN_RANGE: &str = "account_id = ? AND started_at >= toDateTime(?) AND started_at <= toDateTime(?) AND started_ms >= ? AND started_ms < ?";
+
+/// Binds the five values of `EVENTS_IN_RANGE` / `CALLS_IN_RANGE`.
+fn bind_range(q: clickhouse::query::Query, account: &str, from: i64, to: i64) -> clickhouse::query::Query {
+    let from_s = (from.max(0) / 1000) as u32;
+    let to_s = ((to.max(0) + 999) / 1000).min(u32::MAX as i64) as u32;
+    q.bind(account).bind(from_s).bind(to_s).bind(from.max(0) as u64).bind(to.max(0) as u64)
+}
+
 /// Session-side column (events) and call-side columns for each model.
 fn dimension_columns(dimension: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     // (events column, last-touch calls column, first-touch calls column, linear array)
@@ -57,8 +74,28 @@ pub struct Point {
 
 #[derive(Debug, Row, Deserialize)]
 struct Bucket {
-    t: u64,
+    t: u32,
     value: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct BucketStart {
+    t: u32,
+    local: String,
+}
+
+/// RFC 3339 with the zone's offset at that instant, from the epoch seconds and
+/// the local wall time (`YYYY-MM-DD hh:mm:ss`) ClickHouse gave for them.
+pub fn local_rfc3339(epoch_s: u32, local: &str) -> String {
+    let as_utc = ringpath_types::time::parse_rfc3339_ms(&format!("{}Z", local.replacen(' ', "T", 1)));
+    let Some(as_utc) = as_utc else { return ringpath_types::time::format_rfc3339_ms(i64::from(epoch_s) * 1000) };
+    let offset_min = (as_utc / 1000 - i64::from(epoch_s)) / 60;
+    if offset_min == 0 {
+        return format!("{}Z", local.replacen(' ', "T", 1));
+    }
+    let sign = if offset_min < 0 { '-' } else { '+' };
+    let abs = offset_min.abs();
+    format!("{}{sign}{:02}:{:02}", local.replacen(' ', "T", 1), abs / 60, abs % 60)
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
@@ -97,29 +134,29 @@ impl Reports {
         let (ev_col, last_col, first_col, linear_col) = dimension_columns(dimension);
         let bots = if include_bots { "" } else { " AND is_bot = 0" };
         let sessions_sql = format!(
-            "SELECT key, count() AS sessions, uniqExactIf(visitor, visitor != '') AS visitors FROM ( \
+            "SELECT if(key = '', '{NOT_SET}', key) AS key, count() AS sessions, uniqExactIf(visitor, visitor != '') AS visitors FROM ( \
                SELECT if(session_id != '', session_id, page_id) AS sid, any(visitor_id) AS visitor, argMin({ev_col}, ts_ms) AS key \
-               FROM events WHERE account_id = ? AND ts_ms >= ? AND ts_ms < ? AND channel != ''{bots} GROUP BY sid \
+               FROM events WHERE {EVENTS_IN_RANGE} AND channel != ''{bots} GROUP BY sid \
              ) GROUP BY key"
         );
-        let sessions = self.reader.query(&sessions_sql).bind(account).bind(from).bind(to).fetch_all::<KeyCount>().await?;
+        let sessions = bind_range(self.reader.query(&sessions_sql), account, from, to).fetch_all::<KeyCount>().await?;
         let calls_sql = match model {
             "first_touch" => format!(
-                "SELECT if(attribution IN ('session', 'source'), {first_col}, '(unattributed)') AS key, toFloat64(count()) AS calls \
-                 FROM calls FINAL WHERE account_id = ? AND started_ms >= ? AND started_ms < ? GROUP BY key"
+                "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
+                 FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
             ),
             "linear" => format!(
-                "SELECT key, sum(1 / length(touches)) AS calls FROM ( \
-                   SELECT if(attribution IN ('session', 'source') AND length({linear_col}) > 0, {linear_col}, ['(unattributed)']) AS touches \
-                   FROM calls FINAL WHERE account_id = ? AND started_ms >= ? AND started_ms < ? \
+                "SELECT if(key = '', '{NOT_SET}', key) AS key, sum(1 / length(touches)) AS calls FROM ( \
+                   SELECT if(attribution IN ('session', 'source') AND length({linear_col}) > 0, {linear_col}, ['{UNATTRIBUTED}']) AS touches \
+                   FROM calls FINAL WHERE {CALLS_IN_RANGE} \
                  ) ARRAY JOIN touches AS key GROUP BY key"
             ),
             _ => format!(
-                "SELECT if(attribution IN ('session', 'source'), {last_col}, '(unattributed)') AS key, toFloat64(count()) AS calls \
-                 FROM calls FINAL WHERE account_id = ? AND started_ms >= ? AND started_ms < ? GROUP BY key"
+                "SELECT if(attribution IN ('session', 'source'), if({last_col} = '', '{NOT_SET}', {last_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
+                 FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
             ),
         };
-        let calls = self.reader.query(&calls_sql).bind(account).bind(from).bind(to).fetch_all::<KeyCalls>().await?;
+        let calls = bind_range(self.reader.query(&calls_sql), account, from, to).fetch_all::<KeyCalls>().await?;
         let mut rows: BTreeMap<String, AttributionRow> = BTreeMap::new();
         for s in sessions {
             rows.insert(s.key.clone(), AttributionRow { key: s.key, sessions: s.sessions, visitors: s.visitors, calls: 0.0, conversion_rate: 0.0 });
@@ -140,30 +177,46 @@ impl Reports {
         Ok(out)
     }
 
-    /// Points for every bucket in [from, to), zero-filled.
-    pub async fn timeseries(&self, account: &str, from: i64, to: i64, interval: &str, metric: &str, include_bots: bool) -> Result<Vec<Point>, ReportError> {
-        let step: i64 = if interval == "hour" { 3_600_000 } else { 86_400_000 };
+    /// Points for every bucket in [from, to), zero-filled. Buckets are hours or
+    /// days of the zone `tz` (an IANA name, bound as a value): DST days are 23
+    /// or 25 hours long, and zones with half-hour offsets get their own hours.
+    /// A session counts once, in the bucket where it landed (as in attribution).
+    pub async fn timeseries(&self, account: &str, from: i64, to: i64, interval: &str, metric: &str, include_bots: bool, tz: &str) -> Result<Vec<Point>, ReportError> {
+        let bucket = if interval == "hour" { "toStartOfHour" } else { "toStartOfDay" };
         let bots = if include_bots { "" } else { " AND is_bot = 0" };
         let sql = match metric {
-            "calls" => "SELECT intDiv(started_ms, ?) * ? AS t, uniqExact(call_id) AS value FROM calls WHERE account_id = ? AND started_ms >= ? AND started_ms < ? GROUP BY t".to_owned(),
+            "calls" => format!("SELECT toUInt32({bucket}(started_at, ?)) AS t, uniqExact(call_id) AS value FROM calls WHERE {CALLS_IN_RANGE} GROUP BY t"),
             "sessions" => format!(
-                "SELECT intDiv(ts_ms, ?) * ? AS t, uniqExact(if(session_id != '', session_id, page_id)) AS value FROM events \
-                 WHERE account_id = ? AND ts_ms >= ? AND ts_ms < ?{bots} GROUP BY t"
+                "SELECT toUInt32({bucket}(toDateTime(intDiv(started, 1000)), ?)) AS t, count() AS value FROM ( \
+                   SELECT if(session_id != '', session_id, page_id) AS sid, min(ts_ms) AS started \
+                   FROM events WHERE {EVENTS_IN_RANGE} AND channel != ''{bots} GROUP BY sid \
+                 ) GROUP BY t"
             ),
-            _ => format!(
-                "SELECT intDiv(ts_ms, ?) * ? AS t, uniqExact(event_id) AS value FROM events \
-                 WHERE account_id = ? AND event_type = 'pageview' AND ts_ms >= ? AND ts_ms < ?{bots} GROUP BY t"
-            ),
+            _ => format!("SELECT toUInt32({bucket}(ts, ?)) AS t, uniqExact(event_id) AS value FROM events WHERE {EVENTS_IN_RANGE} AND event_type = 'pageview'{bots} GROUP BY t"),
         };
-        let buckets = self.reader.query(&sql).bind(step).bind(step).bind(account).bind(from).bind(to).fetch_all::<Bucket>().await?;
-        let found: BTreeMap<i64, u64> = buckets.into_iter().map(|b| (b.t as i64, b.value)).collect();
-        let mut points = Vec::new();
-        let mut t = from.div_euclid(step) * step;
-        while t < to && points.len() < 20_000 {
-            points.push(Point { t: ringpath_types::time::format_rfc3339_ms(t), t_ms: t, value: found.get(&t).copied().unwrap_or(0) });
-            t += step;
-        }
-        Ok(points)
+        let found = bind_range(self.reader.query(&sql).bind(tz), account, from, to).fetch_all::<Bucket>().await?;
+        let found: BTreeMap<u32, u64> = found.into_iter().map(|b| (b.t, b.value)).collect();
+        // Every bucket the range touches: one tick per hour always lands in each
+        // local hour and day, whatever the zone's offset or DST.
+        let from_s = from.max(0) / 1000;
+        let ticks = ((to.max(0) / 1000 - from_s) / 3600 + 1).max(1);
+        let buckets = self
+            .reader
+            .query(&format!(
+                "SELECT t, toString(toDateTime(t), ?) AS local FROM (SELECT toUInt32({bucket}(toDateTime(? + number * 3600), ?)) AS t FROM numbers(?) GROUP BY t) \
+                 WHERE t < ? ORDER BY t"
+            ))
+            .bind(tz)
+            .bind(from_s as u64)
+            .bind(tz)
+            .bind(ticks as u64)
+            .bind(((to.max(0) + 999) / 1000) as u64)
+            .fetch_all::<BucketStart>()
+            .await?;
+        Ok(buckets
+            .into_iter()
+            .map(|b| Point { t: local_rfc3339(b.t, &b.local), t_ms: b.t as i64 * 1000, value: found.get(&b.t).copied().unwrap_or(0) })
+            .collect())
     }
 
     /// Calls newest first; `after` is the (started_ms, call_id) of the last row already served.
@@ -198,7 +251,7 @@ impl Reports {
                 "SELECT session_id, min(ts_ms) AS started_ms, max(ts_ms) AS ended_ms, uniqExactIf(event_id, event_type = 'pageview') AS pageviews, \
                  argMinIf(channel, ts_ms, channel != '') AS channel, argMinIf(source, ts_ms, channel != '') AS source, \
                  argMinIf(medium, ts_ms, channel != '') AS medium, argMinIf(campaign, ts_ms, channel != '') AS campaign, \
-                 argMin(path, ts_ms) AS landing_page, argMinIf(referrer_host, ts_ms, channel != '') AS referrer_host \
+                 argMinIf(path, ts_ms, channel != '') AS landing_page, argMinIf(referrer_host, ts_ms, channel != '') AS referrer_host \
                  FROM events WHERE account_id = ? AND visitor_id = ? GROUP BY session_id ORDER BY started_ms",
             )
             .bind(account)
@@ -211,9 +264,8 @@ impl Reports {
         Ok(self
             .reader
             .query(
-                "SELECT event_id, any(event_type) AS event_type, any(ts_ms) AS ts_ms, any(session_id) AS session_id, any(url) AS url, \
-                 any(title) AS title, any(number) AS number FROM events WHERE account_id = ? AND visitor_id = ? \
-                 GROUP BY event_id ORDER BY ts_ms LIMIT 10000",
+                "SELECT event_id, event_type, ts_ms, session_id, url, title, number FROM events WHERE account_id = ? AND visitor_id = ? \
+                 ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT 10000",
             )
             .bind(account)
             .bind(visitor)
@@ -231,61 +283,84 @@ impl Reports {
             .await?)
     }
 
-    /// Every stored row about a visitor (data subject access).
-    pub async fn export(&self, account: &str, visitor: &str) -> Result<(Vec<EventRow>, Vec<CallRow>, Vec<AssignmentRow>), ReportError> {
-        let events = self.reader.query("SELECT ?fields FROM events FINAL WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms").bind(account).bind(visitor).fetch_all::<EventRow>().await?;
+    /// Every stored row about a visitor (data subject access): events, calls,
+    /// number assignments and the sessions table, one row per logical row
+    /// (the newest version of each id; no FINAL, which would merge the whole account).
+    pub async fn export(&self, account: &str, visitor: &str) -> Result<Export, ReportError> {
+        let events = self
+            .reader
+            .query("SELECT ?fields FROM events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
+            .bind(account)
+            .bind(visitor)
+            .fetch_all::<EventRow>()
+            .await?;
         let calls = self.visitor_calls(account, visitor).await?;
         let assignments = self
             .reader
-            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND visitor_id = ? ORDER BY assigned_ms")
+            .query("SELECT ?fields FROM assignments WHERE account_id = ? AND visitor_id = ? ORDER BY assigned_ms, number, session_id, version DESC LIMIT 1 BY number, assigned_ms, session_id")
             .bind(account)
             .bind(visitor)
             .fetch_all::<AssignmentRow>()
             .await?;
-        Ok((events, calls, assignments))
+        Ok(Export { events, calls, assignments })
     }
 
-    /// Starts erasure: deletes the visitor's events and assignments and strips
-    /// every identifier from their calls (the call itself stays counted).
+    /// Starts erasure: deletes the visitor's events and assignments (matched by
+    /// visitor id or by any of their session ids) and strips every identifier,
+    /// IP, phone number, click id and URL from their calls, which stay counted.
+    /// ClickHouse runs these as asynchronous mutations; `erasure_status` says
+    /// when they are done.
     pub async fn erase(&self, account: &str, visitor: &str) -> Result<(), ReportError> {
         let mut sessions: Vec<String> = self
             .writer
-            .query("SELECT DISTINCT session_id FROM events WHERE account_id = ? AND visitor_id = ? AND session_id != '' UNION ALL SELECT DISTINCT session_id FROM assignments WHERE account_id = ? AND visitor_id = ? AND session_id != ''")
+            .query(
+                "SELECT DISTINCT session_id FROM events WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
+                 UNION ALL SELECT DISTINCT session_id FROM assignments WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
+                 UNION ALL SELECT DISTINCT session_id FROM calls WHERE account_id = ? AND visitor_id = ? AND session_id != ''",
+            )
+            .bind(account)
+            .bind(visitor)
             .bind(account)
             .bind(visitor)
             .bind(account)
             .bind(visitor)
             .fetch_all::<String>()
             .await?;
+        sessions.sort();
+        sessions.dedup();
         // Never empty (an empty array literal has no element type on old servers),
         // and "!" can never be a session id.
         sessions.push("!".to_owned());
         self.writer
             .query(
                 "ALTER TABLE calls UPDATE visitor_id = '', session_id = '', ip = '', from_number = '', caller_name = '', caller_city = '', \
-                 click_id = '', first_touch_session = '', linear_session = arrayMap(x -> '', linear_session) \
-                 WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))",
+                 click_id = '', referrer = '', first_touch_session = '', linear_session = arrayMap(x -> '', linear_session) \
+                 WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
             )
             .bind(account)
             .bind(visitor)
             .bind(&sessions)
-            .execute()
-            .await?;
-        self.writer.query("ALTER TABLE events DELETE WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))").bind(account).bind(visitor).bind(&sessions).execute().await?;
-        self.writer
-            .query("ALTER TABLE assignments DELETE WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))")
-            .bind(account)
-            .bind(visitor)
+            .bind(&sessions)
             .bind(&sessions)
             .execute()
             .await?;
+        for table in ERASE_TABLES {
+            self.writer
+                .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))"))
+                .bind(account)
+                .bind(visitor)
+                .bind(&sessions)
+                .execute()
+                .await?;
+        }
         Ok(())
     }
 
-    /// Rows that still name the visitor (0 once erasure is complete).
-    pub async fn remaining(&self, account: &str, visitor: &str) -> Result<u64, ReportError> {
-        Ok(self
-            .writer
+    /// Rows that still name the visitor, and unfinished mutations that erase
+    /// them; erasure is done when both are zero.
+    pub async fn erasure_status(&self, account: &str, visitor: &str) -> Result<(u64, u64), ReportError> {
+        let remaining = self
+            .reader
             .query(
                 "SELECT (SELECT count() FROM events WHERE account_id = ? AND visitor_id = ?) + (SELECT count() FROM calls WHERE account_id = ? AND visitor_id = ?) \
                  + (SELECT count() FROM assignments WHERE account_id = ? AND visitor_id = ?)",
@@ -297,6 +372,24 @@ impl Reports {
             .bind(account)
             .bind(visitor)
             .fetch_one::<u64>()
-            .await?)
+            .await?;
+        // The visitor id is in every mutation erase() starts (as a quoted literal).
+        let pending = self
+            .reader
+            .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0 AND position(command, ?) > 0")
+            .bind(format!("'{visitor}'"))
+            .fetch_one::<u64>()
+            .await?;
+        Ok((remaining, pending))
     }
+}
+
+/// Tables whose rows about a visitor are deleted outright (calls are anonymised instead).
+pub const ERASE_TABLES: &[&str] = &["events", "assignments"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub events: Vec<EventRow>,
+    pub calls: Vec<CallRow>,
+    pub assignments: Vec<AssignmentRow>,
 }

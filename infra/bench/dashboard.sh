@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Dashboard API benchmark (run by hand; prints figures, asserts nothing).
+#
+# Starts a PRIVATE ClickHouse (own ports and data dir under /tmp, so the shared
+# one other tests use is not slowed), loads EVENTS synthetic events and CALLS
+# calls over the 30 days before a fixed end with `ringpath-dashboard-api
+# generate`, serves the API with the read-only user, and prints p50/p95 of:
+#   - the 30-day attribution report, per dimension x model
+#   - the calls list (first page, and following cursors)
+#   - the daily timeseries
+# and the time one visitor's erasure takes to complete at that volume.
+#
+#   infra/bench/dashboard.sh                      # 10M events, 100k calls, 20 runs each
+#   EVENTS=1000000 CALLS=10000 REPS=10 infra/bench/dashboard.sh
+#   KEEP=1 BENCH_DIR=/tmp/rp-bench infra/bench/dashboard.sh   # keep data; a rerun skips loading
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+EVENTS=${EVENTS:-10000000}
+CALLS=${CALLS:-100000}
+REPS=${REPS:-20}
+PROFILE=${PROFILE:-release}
+KEEP=${KEEP:-0}
+DIR=${BENCH_DIR:-$(mktemp -d /tmp/rp-bench-XXXXXX)}
+END_MS=${END_MS:-1795996800000} # 2026-11-30T00:00:00Z: fixed, so reruns query the same window
+FROM_MS=$((END_MS - 30 * 86400000))
+ACCOUNT=acc_demo
+TOKEN=bench-token
+DB=ringpath
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+mkdir -p "$DIR/ch/data/log" "$DIR/ch/data/tmp" "$DIR/ch/conf"
+HTTP_PORT=$(free_port); TCP_PORT=$(free_port); API_PORT=$(free_port)
+sed -e "s|@DATA@|$DIR/ch/data|g; s|@CONF@|$DIR/ch/conf|g; s|@HTTP_PORT@|$HTTP_PORT|g; s|@TCP_PORT@|$TCP_PORT|g" \
+  "$ROOT/infra/clickhouse/config.xml.in" >"$DIR/ch/conf/config.xml"
+cp "$ROOT/infra/clickhouse/users.xml" "$DIR/ch/conf/users.xml"
+
+CH_PID=""; API_PID=""
+cleanup() {
+  [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null || true
+  [ -n "$CH_PID" ] && kill "$CH_PID" 2>/dev/null || true
+  [ -n "$CH_PID" ] && for _ in $(seq 1 100); do kill -0 "$CH_PID" 2>/dev/null || break; sleep 0.1; done
+  if [ "$KEEP" != 1 ]; then rm -rf "$DIR"; else log "data kept in $DIR"; fi
+}
+trap cleanup EXIT
+
+clickhouse-server --config-file="$DIR/ch/conf/config.xml" >"$DIR/ch/stdout.log" 2>&1 &
+CH_PID=$!
+CH="http://127.0.0.1:$HTTP_PORT"
+for _ in $(seq 1 100); do curl -sf "$CH/ping" >/dev/null && break; sleep 0.1; done
+curl -sf "$CH/ping" >/dev/null || { log "private clickhouse did not start: $DIR/ch/stdout.log"; exit 1; }
+chq() { curl -sf "$CH/?database=$DB" --data-binary "$1"; }
+
+cat >"$DIR/ringpath.toml" <<EOF
+[[account]]
+id = "$ACCOUNT"
+token_sha256 = "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"
+timezone = "America/Chicago"
+
+[account.dni]
+site_numbers = ["+15550100000"]
+
+[[account.dni.pool]]
+id = "paid_search"
+when = { medium = "cpc" }
+numbers = ["+15550109001", "+15550109002", "+15550109003", "+15550109004", "+15550109005", "+15550109006"]
+
+[[account.dni.source]]
+when = { channel = "organic_social" }
+number = "+15550108001"
+
+[[account.dni.source]]
+when = { channel = "email" }
+number = "+15550108002"
+EOF
+
+log "building ringpath-dashboard-api ($PROFILE)"
+(cd "$ROOT" && cargo build -q --profile "$PROFILE" -p ringpath-dashboard-api)
+TARGET_SUBDIR=$PROFILE; [ "$PROFILE" = dev ] && TARGET_SUBDIR=debug
+BIN="$ROOT/target/$TARGET_SUBDIR/ringpath-dashboard-api"
+
+export RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_CLICKHOUSE_URL="$CH" RINGPATH_CLICKHOUSE_DATABASE="$DB" RINGPATH_LOG=warn
+if [ "$(chq 'SELECT count() FROM events' 2>/dev/null || echo 0)" -lt "$EVENTS" ]; then
+  log "loading $EVENTS events and $CALLS calls into the private ClickHouse"
+  t0=$(date +%s.%N)
+  "$BIN" generate --migrate --events "$EVENTS" --calls "$CALLS" --days 30 --end "$END_MS" --seed 42 2>/dev/null
+  t1=$(date +%s.%N)
+  echo "load: $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
+  log "letting merges settle (OPTIMIZE … FINAL)"
+  for t in events calls assignments; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+else
+  log "data already loaded in $DIR"
+fi
+echo "rows: events=$(chq 'SELECT count() FROM events') calls=$(chq 'SELECT count() FROM calls') assignments=$(chq 'SELECT count() FROM assignments')"
+echo "disk: $(chq "SELECT formatReadableSize(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = '$DB'")"
+
+RINGPATH_DASHBOARD_LISTEN="127.0.0.1:$API_PORT" RINGPATH_DASHBOARD_CLICKHOUSE_USER=ringpath_ro RINGPATH_DASHBOARD_CLICKHOUSE_PASSWORD=ringpath_ro \
+  "$BIN" >"$DIR/api.log" 2>&1 &
+API_PID=$!
+API="http://127.0.0.1:$API_PORT"
+for _ in $(seq 1 100); do curl -sf "$API/healthz" >/dev/null && break; sleep 0.1; done
+
+# p50/p95 (ms) of REPS timed GETs; fails loudly on a non-200.
+measure() {
+  local label="$1" url="$2" times=() code t
+  curl -s -o /dev/null -u "$ACCOUNT:$TOKEN" "$API$url" # warm-up (marks, caches)
+  for _ in $(seq 1 "$REPS"); do
+    read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -u "$ACCOUNT:$TOKEN" "$API$url")
+    [ "$code" = 200 ] || { echo "$label: HTTP $code for $url" >&2; curl -s -u "$ACCOUNT:$TOKEN" "$API$url" >&2; exit 1; }
+    times+=("$t")
+  done
+  python3 - "$label" "${times[@]}" <<'PY'
+import sys
+label, xs = sys.argv[1], sorted(float(x) * 1000 for x in sys.argv[2:])
+pick = lambda q: xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))]
+print(f"{label:<44} p50 {pick(0.50):7.1f} ms   p95 {pick(0.95):7.1f} ms   max {xs[-1]:7.1f} ms")
+PY
+}
+
+echo "== 30-day attribution ($REPS runs each) =="
+for model in last_touch first_touch linear; do
+  for dim in channel source medium campaign landing_page referrer_host; do
+    measure "attribution $dim/$model" "/v1/accounts/$ACCOUNT/attribution?from=$FROM_MS&to=$END_MS&dimension=$dim&model=$model"
+  done
+done
+
+echo "== calls list =="
+measure "calls first page (limit=100)" "/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=100"
+next_cursor() { curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=100$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("next_cursor") or "")'; }
+cursor=$(next_cursor "")
+pages=1
+while [ "$pages" -lt 51 ]; do
+  next=$(next_cursor "&cursor=$cursor"); [ -n "$next" ] || break
+  cursor=$next; pages=$((pages + 1))
+done
+measure "calls page $((pages + 1)) (cursor)" "/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=100&cursor=$cursor"
+measure "calls (limit=1000)" "/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=1000"
+
+echo "== timeseries =="
+measure "timeseries sessions/day (30 days, tz)" "/v1/accounts/$ACCOUNT/timeseries?from=$FROM_MS&to=$END_MS&interval=day&metric=sessions"
+measure "timeseries pageviews/hour (7 days, tz)" "/v1/accounts/$ACCOUNT/timeseries?from=$((END_MS - 7 * 86400000))&to=$END_MS&interval=hour&metric=pageviews"
+
+echo "== visitor =="
+VISITOR=$(chq "SELECT visitor_id FROM calls WHERE account_id = '$ACCOUNT' AND visitor_id != '' ORDER BY call_id LIMIT 1")
+measure "journey of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR"
+measure "export of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR/export"
+
+echo "== erasure of one visitor =="
+t0=$(date +%s.%N)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR")
+t1=$(date +%s.%N)
+[ "$code" = 202 ] || { echo "erasure: HTTP $code" >&2; exit 1; }
+polls=0
+until curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR/erasure" | grep -q '"status":"done"'; do
+  polls=$((polls + 1)); [ "$polls" -lt 6000 ] || { echo "erasure not done after 10 min" >&2; exit 1; }
+  sleep 0.1
+done
+t2=$(date +%s.%N)
+python3 -c "print(f'erasure: DELETE answered in {($t1-$t0)*1000:.0f} ms; done (status=done) after {$t2-$t0:.1f} s')"
+echo "left for the visitor: $(chq "SELECT (SELECT count() FROM events WHERE visitor_id = '$VISITOR') + (SELECT count() FROM calls WHERE visitor_id = '$VISITOR') + (SELECT count() FROM assignments WHERE visitor_id = '$VISITOR')") rows"
