@@ -307,7 +307,7 @@ async fn pixel(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespo
     }
     let body = match validate::pixel_batch(req.query_string()) {
         Ok(b) => b,
-        Err(validate::PixelError::TooLarge) => return Err(state.reject(ROUTE, ApiError::TooLarge(MAX_BODY_BYTES), None, None, &received).await),
+        Err(validate::PixelError::TooLarge) => return Err(state.reject(ROUTE, ApiError::TooLarge(validate::MAX_PIXEL_D), None, None, &received).await),
         Err(validate::PixelError::Bad(reason)) => {
             let raw = req.query_string().as_bytes();
             return Err(state.reject(ROUTE, ApiError::BadRequest(reason), None, Some(raw), &received).await);

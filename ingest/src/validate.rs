@@ -33,6 +33,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Stri
 }
 
 fn json_reason(path: &str, err: serde_json::Error) -> String {
+    // A hostile nesting makes the path itself huge: keep its head, where the field names are.
+    let path = if path.len() > 80 { format!("{}…", &path[..path.char_indices().nth(80).map(|(i, _)| i).unwrap_or(path.len())]) } else { path.to_owned() };
     let mut reason = if path.is_empty() || path == "." { format!("invalid JSON: {err}") } else { format!("invalid JSON at {path}: {err}") };
     if reason.len() > MAX_REASON {
         let mut cut = MAX_REASON;
@@ -58,11 +60,16 @@ struct PixelQuery {
     d: Option<String>,
 }
 
+/// Longest `d` the pixel takes. Image URLs beyond ~32 KB are cut by proxies
+/// and browsers alike (and the HTTP layer refuses URIs over 64 KiB), so a
+/// bigger batch belongs in `POST /v1/collect`.
+pub const MAX_PIXEL_D: usize = 32 * 1024;
+
 /// The batch bytes of `GET /v1/p.gif?d=<base64url JSON>` (padding optional).
 pub fn pixel_batch(query: &str) -> Result<Vec<u8>, PixelError> {
     let q: PixelQuery = serde_urlencoded::from_str(query).map_err(|e| PixelError::Bad(format!("bad query string: {e}")))?;
     let d = q.d.ok_or_else(|| PixelError::Bad("missing query parameter d".into()))?;
-    if d.len() > MAX_BODY_BYTES.div_ceil(3) * 4 {
+    if d.len() > MAX_PIXEL_D {
         return Err(PixelError::TooLarge);
     }
     let body = base64::engine::general_purpose::URL_SAFE_NO_PAD

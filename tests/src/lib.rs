@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod ingest_support;
 pub mod services;
 
 use std::collections::HashMap;
