@@ -29,22 +29,26 @@ struct Holder {
 struct NumberState {
     number: String,
     holders: Vec<Holder>,
-    /// Last time any session was given or renewed this number.
-    last_used: i64,
+    /// When any session was last given or renewed this number: (time, use
+    /// sequence), so uses within one millisecond still have an order.
+    last_used: (i64, u64),
 }
 
 #[derive(Debug)]
 pub struct PoolState {
     numbers: Vec<NumberState>,
     by_session: HashMap<String, usize>,
+    /// Counts uses, to order them within a millisecond.
+    uses: u64,
     pub exhausted_total: u64,
 }
 
 impl PoolState {
     pub fn new(numbers: &[String]) -> PoolState {
         PoolState {
-            numbers: numbers.iter().map(|n| NumberState { number: n.clone(), holders: Vec::new(), last_used: i64::MIN }).collect(),
+            numbers: numbers.iter().map(|n| NumberState { number: n.clone(), holders: Vec::new(), last_used: (i64::MIN, 0) }).collect(),
             by_session: HashMap::new(),
+            uses: 0,
             exhausted_total: 0,
         }
     }
@@ -54,7 +58,7 @@ impl PoolState {
         let mut old: HashMap<String, NumberState> = self.numbers.drain(..).map(|n| (n.number.clone(), n)).collect();
         self.numbers = numbers
             .iter()
-            .map(|n| old.remove(n).unwrap_or(NumberState { number: n.clone(), holders: Vec::new(), last_used: i64::MIN }))
+            .map(|n| old.remove(n).unwrap_or(NumberState { number: n.clone(), holders: Vec::new(), last_used: (i64::MIN, 0) }))
             .collect();
         self.reindex();
     }
@@ -84,16 +88,22 @@ impl PoolState {
         }
     }
 
+    fn stamp(&mut self, now: i64) -> (i64, u64) {
+        self.uses += 1;
+        (now, self.uses)
+    }
+
     /// Gives `session` its number (renewing an existing hold).
     pub fn assign(&mut self, session: &str, now: i64, hold_ms: i64) -> Assignment {
         self.expire(now);
         let expires_at = now + hold_ms;
+        let stamp = self.stamp(now);
         if let Some(&i) = self.by_session.get(session) {
             let n = &mut self.numbers[i];
             if let Some(h) = n.holders.iter_mut().find(|h| h.session == session) {
                 h.expires_at = expires_at;
             }
-            n.last_used = now;
+            n.last_used = stamp;
             return Assignment { number: n.number.clone(), expires_at, shared: n.holders.len() > 1, renewed: true };
         }
         // A free number, least recently used first, so a just-released number
@@ -109,7 +119,7 @@ impl PoolState {
         };
         let n = &mut self.numbers[i];
         n.holders.push(Holder { session: session.to_owned(), expires_at });
-        n.last_used = now;
+        n.last_used = stamp;
         self.by_session.insert(session.to_owned(), i);
         Assignment { number: n.number.clone(), expires_at, shared, renewed: false }
     }
@@ -134,9 +144,10 @@ impl PoolState {
         if let Some(&prev) = self.by_session.get(session) {
             self.numbers[prev].holders.retain(|h| h.session != session);
         }
+        let stamp = self.stamp(assigned_at);
         let n = &mut self.numbers[i];
         n.holders.push(Holder { session: session.to_owned(), expires_at });
-        n.last_used = n.last_used.max(assigned_at);
+        n.last_used = n.last_used.max(stamp);
         self.by_session.insert(session.to_owned(), i);
     }
 
@@ -179,6 +190,15 @@ mod tests {
         assert!(fourth.shared);
         assert_eq!(fourth.number, numbers[0], "least recently used number is reused");
         assert_eq!(p.exhausted_total, 1);
+    }
+
+    #[test]
+    fn reuse_within_one_millisecond_still_rotates() {
+        let mut p = pool(3);
+        let got: Vec<_> = (0..9).map(|i| p.assign(&format!("s{i}"), 5, HOLD).number).collect();
+        for n in ["+15550109000", "+15550109001", "+15550109002"] {
+            assert_eq!(got.iter().filter(|g| *g == n).count(), 3, "{got:?}");
+        }
     }
 
     #[test]
