@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, AuthError, Principal};
 use crate::params::{self, ParamError};
-use crate::reports::{ReportError, Reports};
+use crate::reports::{PageRow, ReportError, Reports};
+use ringpath_enrich::rows::CallRow;
+
+/// Storage bookkeeping, not part of a call as the API shows it.
+const HIDDEN_CALL_COLUMNS: &[&str] = &["version", "received_at"];
 
 /// Longest a report may take (also sent to ClickHouse as `max_execution_time`).
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,10 +148,10 @@ fn wants_csv(req: &HttpRequest) -> bool {
     req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
 }
 
-/// JSON `{key: rows, …extra}`, or the rows alone as CSV.
-fn render(req: &HttpRequest, key: &str, rows: Vec<Value>, extra: Value) -> HttpResponse {
+/// JSON `{key: rows, …extra}`, or the rows alone as CSV with these columns.
+fn render(req: &HttpRequest, key: &str, columns: &[&str], rows: Vec<Value>, extra: Value) -> HttpResponse {
     if wants_csv(req) {
-        return HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(crate::csv::to_csv(&rows));
+        return HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(crate::csv::to_csv(columns, &rows));
     }
     let mut body = extra;
     body[key] = Value::Array(rows);
@@ -178,13 +182,15 @@ async fn calls(state: web::Data<State>, req: HttpRequest, path: web::Path<String
             let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
             v["started_at"] = Value::String(ringpath_types::time::format_rfc3339_ms(r.started_ms as i64));
             if let Some(o) = v.as_object_mut() {
-                o.remove("version");
-                o.remove("received_at");
+                for c in HIDDEN_CALL_COLUMNS {
+                    o.remove(*c);
+                }
             }
             v
         })
         .collect();
-    Ok(render(&req, "calls", values, json!({"next_cursor": next})))
+    let columns: Vec<&str> = <CallRow as clickhouse::Row>::COLUMN_NAMES.iter().copied().filter(|c| !HIDDEN_CALL_COLUMNS.contains(c)).collect();
+    Ok(render(&req, "calls", &columns, values, json!({"next_cursor": next})))
 }
 
 async fn attribution(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -196,7 +202,7 @@ async fn attribution(state: web::Data<State>, req: HttpRequest, path: web::Path<
     let model = params::one_of(&q, "model", params::MODELS, "last_touch")?;
     let bots = params::flag(&q, "include_bots")?;
     let rows = timed(&state, state.reports.attribution(&account, from, to, dimension, model, bots)).await?;
-    Ok(render(&req, "rows", to_values(&rows), json!({"dimension": dimension, "model": model, "from": from, "to": to})))
+    Ok(render(&req, "rows", &["key", "sessions", "visitors", "calls", "conversion_rate"], to_values(&rows), json!({"dimension": dimension, "model": model, "from": from, "to": to})))
 }
 
 async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -214,7 +220,7 @@ async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<S
     let tz = account_timezone(&state, &account)?;
     let points = timed(&state, state.reports.timeseries(&account, from, to, interval, metric, bots, &tz)).await?;
     let total: u64 = points.iter().map(|p| p.value).sum();
-    Ok(render(&req, "points", to_values(&points), json!({"metric": metric, "interval": interval, "timezone": tz, "total": total})))
+    Ok(render(&req, "points", &["t", "t_ms", "value"], to_values(&points), json!({"metric": metric, "interval": interval, "timezone": tz, "total": total})))
 }
 
 async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
@@ -228,7 +234,7 @@ async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(Str
         return Err(ApiError::NotFound);
     }
     if wants_csv(&req) {
-        return Ok(render(&req, "pages", to_values(&pages), json!({})));
+        return Ok(render(&req, "pages", <PageRow as clickhouse::Row>::COLUMN_NAMES, to_values(&pages), json!({})));
     }
     Ok(HttpResponse::Ok().json(json!({"visitor_id": visitor, "sessions": sessions, "pages": pages, "calls": to_values(&calls)})))
 }

@@ -18,14 +18,13 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// Header from the first row's keys (in order); one line per row.
-pub fn to_csv(rows: &[Value]) -> String {
-    let Some(Value::Object(first)) = rows.first() else { return String::new() };
-    let columns: Vec<&String> = first.keys().collect();
-    let mut out = columns.iter().map(|c| cell(&Value::String((*c).clone()))).collect::<Vec<_>>().join(",");
+/// A header line of `columns`, then one line per row (missing fields empty).
+/// The header is there even without rows, so an empty report is still a table.
+pub fn to_csv(columns: &[&str], rows: &[Value]) -> String {
+    let mut out = columns.iter().map(|c| cell(&Value::String((*c).to_owned()))).collect::<Vec<_>>().join(",");
     out.push_str("\r\n");
     for row in rows {
-        let line = columns.iter().map(|c| cell(row.get(c.as_str()).unwrap_or(&Value::Null))).collect::<Vec<_>>().join(",");
+        let line = columns.iter().map(|c| cell(row.get(*c).unwrap_or(&Value::Null))).collect::<Vec<_>>().join(",");
         out.push_str(&line);
         out.push_str("\r\n");
     }
@@ -40,6 +39,6 @@ mod tests {
     #[test]
     fn quotes_escapes_and_defuses_formulas() {
         let rows = vec![json!({"key": "a,b", "n": 1}), json!({"key": "=cmd()", "n": -2}), json!({"key": "say \"hi\"", "n": null})];
-        assert_eq!(to_csv(&rows), "key,n\r\n\"a,b\",1\r\n'=cmd(),-2\r\n\"say \"\"hi\"\"\",\r\n");
+        assert_eq!(to_csv(&["key", "n"], &rows), "key,n\r\n\"a,b\",1\r\n'=cmd(),-2\r\n\"say \"\"hi\"\"\",\r\n");
     }
 }

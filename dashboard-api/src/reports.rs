@@ -146,10 +146,10 @@ impl Reports {
                  FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
             ),
             "linear" => format!(
-                "SELECT if(key = '', '{NOT_SET}', key) AS key, sum(1 / length(touches)) AS calls FROM ( \
+                "SELECT if(touch = '', '{NOT_SET}', touch) AS key, sum(1 / length(touches)) AS calls FROM ( \
                    SELECT if(attribution IN ('session', 'source') AND length({linear_col}) > 0, {linear_col}, ['{UNATTRIBUTED}']) AS touches \
                    FROM calls FINAL WHERE {CALLS_IN_RANGE} \
-                 ) ARRAY JOIN touches AS key GROUP BY key"
+                 ) ARRAY JOIN touches AS touch GROUP BY touch"
             ),
             _ => format!(
                 "SELECT if(attribution IN ('session', 'source'), if({last_col} = '', '{NOT_SET}', {last_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
@@ -168,8 +168,9 @@ impl Reports {
         let mut out: Vec<AttributionRow> = rows
             .into_values()
             .map(|mut r| {
-                r.calls = (r.calls * 10_000.0).round() / 10_000.0;
+                // Rate from the unrounded credit; both shown to 4 decimals.
                 r.conversion_rate = if r.sessions > 0 { (r.calls / r.sessions as f64 * 10_000.0).round() / 10_000.0 } else { 0.0 };
+                r.calls = (r.calls * 10_000.0).round() / 10_000.0;
                 r
             })
             .collect();
@@ -199,7 +200,7 @@ impl Reports {
         // Every bucket the range touches: one tick per hour always lands in each
         // local hour and day, whatever the zone's offset or DST.
         let from_s = from.max(0) / 1000;
-        let ticks = ((to.max(0) / 1000 - from_s) / 3600 + 1).max(1);
+        let ticks = ((to.max(0) / 1000 - from_s + 3599) / 3600 + 1).max(1);
         let buckets = self
             .reader
             .query(&format!(
@@ -244,15 +245,18 @@ impl Reports {
             .await?)
     }
 
+    /// Aliases differ from column names: 18.16 substitutes an alias inside the
+    /// other expressions (`argMinIf(channel, …) AS channel` nests aggregates).
+    /// Rows are read by position, so the names do not matter to the client.
     pub async fn journey_sessions(&self, account: &str, visitor: &str) -> Result<Vec<SessionSummary>, ReportError> {
         Ok(self
             .reader
             .query(
-                "SELECT session_id, min(ts_ms) AS started_ms, max(ts_ms) AS ended_ms, uniqExactIf(event_id, event_type = 'pageview') AS pageviews, \
-                 argMinIf(channel, ts_ms, channel != '') AS channel, argMinIf(source, ts_ms, channel != '') AS source, \
-                 argMinIf(medium, ts_ms, channel != '') AS medium, argMinIf(campaign, ts_ms, channel != '') AS campaign, \
-                 argMinIf(path, ts_ms, channel != '') AS landing_page, argMinIf(referrer_host, ts_ms, channel != '') AS referrer_host \
-                 FROM events WHERE account_id = ? AND visitor_id = ? GROUP BY session_id ORDER BY started_ms",
+                "SELECT session_id, min(ts_ms) AS s_started, max(ts_ms) AS s_ended, uniqExactIf(event_id, event_type = 'pageview') AS s_pageviews, \
+                 argMinIf(channel, ts_ms, channel != '') AS s_channel, argMinIf(source, ts_ms, channel != '') AS s_source, \
+                 argMinIf(medium, ts_ms, channel != '') AS s_medium, argMinIf(campaign, ts_ms, channel != '') AS s_campaign, \
+                 argMinIf(path, ts_ms, channel != '') AS s_landing_page, argMinIf(referrer_host, ts_ms, channel != '') AS s_referrer_host \
+                 FROM events WHERE account_id = ? AND visitor_id = ? GROUP BY session_id ORDER BY s_started",
             )
             .bind(account)
             .bind(visitor)
