@@ -1,0 +1,250 @@
+//! Operating the collector: reloading the accounts file while serving,
+//! graceful shutdown that loses nothing it acknowledged, per-client rate
+//! limits, X-Forwarded-For only from trusted proxies, and the small
+//! endpoints (health, readiness, config, snippet, metrics).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ringpath_tests::fixtures::*;
+use ringpath_tests::ingest_support::*;
+use ringpath_tests::{Stack, StackOptions};
+use serde_json::Value;
+
+fn no_limits() -> HashMap<String, String> {
+    HashMap::from([("RINGPATH_RATE_PER_CLIENT".to_string(), "100000".to_string()), ("RINGPATH_RATE_BURST".to_string(), "100000".to_string())])
+}
+
+async fn beacon(http: &reqwest::Client, ingest: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = http.post(format!("{ingest}/v1/collect")).header("content-type", "text/plain").header("user-agent", BROWSER_UA);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(body.to_string()).send().await.expect("ingest answers")
+}
+
+type Results = Arc<Mutex<Vec<(String, u16)>>>;
+
+/// Clients sending batches back to back; returns (stop flag, [(batch, status)], tasks).
+fn keep_sending(ingest: String, account: &'static str, clients: usize) -> (Arc<AtomicBool>, Results, Vec<tokio::task::JoinHandle<()>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let results: Results = Arc::default();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..clients)
+        .map(|_| {
+            let (stop, results, counter, ingest) = (stop.clone(), results.clone(), counter.clone(), ingest.clone());
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let batch = format!("bg{}", counter.fetch_add(1, Ordering::SeqCst));
+                    let req = http
+                        .post(format!("{ingest}/v1/collect"))
+                        .header("content-type", "text/plain")
+                        .header("user-agent", BROWSER_UA)
+                        .body(good_batch(account, &batch, 3).to_string())
+                        .send()
+                        .await;
+                    // A refused connection (the server is stopping) is no answer at all.
+                    let status = req.map(|r| r.status().as_u16()).unwrap_or(0);
+                    results.lock().expect("lock").push((batch, status));
+                }
+            })
+        })
+        .collect();
+    (stop, results, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old_on_a_bad_file() {
+    let dir = std::env::temp_dir().join(format!("rp-reload-{}", ringpath_tests::unique_suffix()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("ringpath.toml");
+    std::fs::write(&path, accounts_toml()).expect("write config");
+    let mut env = no_limits();
+    env.insert("RINGPATH_CONFIG".into(), path.display().to_string());
+    let stack = Stack::start(StackOptions { ingest_env: env, with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    let state = stack.ingest.as_ref().expect("ingest").state.clone();
+
+    let newcomer = good_batch(POOL_ACCOUNT, "new", 1);
+    assert_eq!(beacon(&stack.http, &ingest, &newcomer, &[]).await.status(), 400, "acc_pool is not configured yet");
+
+    let (stop, results, tasks) = keep_sending(ingest.clone(), DEMO_ACCOUNT, 3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Add acc_pool (what SIGHUP does in the binary), a few times while traffic flows.
+    std::fs::write(&path, accounts_with_pool_toml(2, 30)).expect("rewrite config");
+    for _ in 0..5 {
+        state.reload().expect("reload");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(beacon(&stack.http, &ingest, &newcomer, &[]).await.status(), 204, "the new account is served after reload");
+    let v: Value = stack.http.get(format!("{ingest}/v1/config/{POOL_ACCOUNT}")).send().await.expect("config").json().await.expect("json");
+    assert_eq!(v["site_numbers"][0], POOL_SITE_NUMBER);
+
+    // A broken file is refused and the running accounts stay.
+    std::fs::write(&path, "[[account]]\nid = \"BROKEN!\"\n").expect("break config");
+    let err = state.reload().expect_err("a broken file is refused");
+    assert!(err.contains("account"), "{err}");
+    assert_eq!(beacon(&stack.http, &ingest, &good_batch(POOL_ACCOUNT, "still", 1), &[]).await.status(), 204, "previous accounts kept");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let results = results.lock().expect("lock").clone();
+    assert!(results.len() > 10);
+    let refused: Vec<_> = results.iter().filter(|(_, s)| *s != 204).collect();
+    assert!(refused.is_empty(), "requests failed during reloads: {refused:?}");
+    stack.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_shutdown_fails_readiness_and_loses_nothing_it_acknowledged() {
+    let mut stack = Stack::start(StackOptions { ingest_env: no_limits(), with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    assert_eq!(stack.http.get(format!("{ingest}/readyz")).send().await.expect("readyz").status(), 200);
+    let (stop, results, tasks) = keep_sending(ingest.clone(), DEMO_ACCOUNT, 4);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let running = stack.ingest.take().expect("ingest");
+    let state = running.state.clone();
+    let stopping = tokio::spawn(running.stop());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(state.shutting_down.load(Ordering::SeqCst), "readiness fails first");
+    tokio::time::timeout(Duration::from_secs(30), stopping).await.expect("stops within its deadline").expect("stop task");
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("client");
+    }
+    assert!(stack.http.get(format!("{ingest}/healthz")).send().await.is_err(), "no longer accepting connections");
+
+    let results = results.lock().expect("lock").clone();
+    let accepted: Vec<&String> = results.iter().filter(|(_, s)| *s == 204).map(|(b, _)| b).collect();
+    assert!(accepted.len() > 10);
+    assert!(results.iter().all(|(_, s)| [204, 503, 0].contains(s)), "only 204, 503 or a refused connection: {:?}", results.iter().filter(|(_, s)| ![204, 503, 0].contains(s)).collect::<Vec<_>>());
+    let in_topic: HashSet<String> = read_topic(&stack.brokers, &stack.topics.events).await.expect("events").iter().filter_map(|m| m.json()["event"]["id"].as_str().map(str::to_owned)).collect();
+    let lost: Vec<_> = accepted.iter().flat_map(|b| (0..3).map(move |i| format!("{b}-{i}"))).filter(|id| !in_topic.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged before shutdown but not in the topic: {lost:?}");
+    stack.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
+    let env = HashMap::from([
+        ("RINGPATH_RATE_PER_CLIENT".to_string(), "0.5".to_string()),
+        ("RINGPATH_RATE_BURST".to_string(), "3".to_string()),
+        // The test client plays a proxy so each X-Forwarded-For is a separate client.
+        ("RINGPATH_TRUSTED_PROXIES".to_string(), "127.0.0.1".to_string()),
+    ]);
+    let stack = Stack::start(StackOptions { ingest_env: env, with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    let noisy = [("x-forwarded-for", "203.0.113.50")];
+    for i in 0..3 {
+        assert_eq!(beacon(&stack.http, &ingest, &good_batch(DEMO_ACCOUNT, &format!("burst{i}"), 1), &noisy).await.status(), 204, "within the burst");
+    }
+    let resp = beacon(&stack.http, &ingest, &good_batch(DEMO_ACCOUNT, "over", 1), &noisy).await;
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After seconds");
+    assert!((1..=2).contains(&retry), "Retry-After {retry} at 0.5/s");
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("too many requests")));
+    // Numbers and calls count against the same client.
+    let resp = stack.http.post(format!("{ingest}/v1/numbers")).header("x-forwarded-for", "203.0.113.50").header("content-type", "application/json").body(numbers_request(DEMO_ACCOUNT, "rate-session-1", "https://demo.example/").to_string()).send().await.expect("numbers");
+    assert_eq!(resp.status(), 429);
+    // Another client is served.
+    assert_eq!(beacon(&stack.http, &ingest, &good_batch(DEMO_ACCOUNT, "other", 1), &[("x-forwarded-for", "203.0.113.51")]).await.status(), 204);
+    let m = stack.http.get(format!("{ingest}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert_eq!(metric_value(&m, "ringpath_ingest_events_rejected_total", &[("cause", "rate_limited")]), Some(2.0));
+    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "429")]), Some(1.0));
+    stack.stop().await.expect("stop");
+}
+
+async fn ip_seen(trusted: Option<&str>, xff: Option<&str>) -> String {
+    let mut env = no_limits();
+    if let Some(t) = trusted {
+        env.insert("RINGPATH_TRUSTED_PROXIES".into(), t.into());
+    }
+    let stack = Stack::start(StackOptions { ingest_env: env, with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let headers: Vec<(&str, &str)> = xff.map(|x| vec![("x-forwarded-for", x)]).unwrap_or_default();
+    assert_eq!(beacon(&stack.http, &stack.ingest_url(), &good_batch(DEMO_ACCOUNT, "ip", 1), &headers).await.status(), 204);
+    let msgs = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| !m.is_empty()).await.expect("events");
+    let ip = msgs[0].json()["ip"].as_str().expect("ip").to_owned();
+    stack.stop().await.expect("stop");
+    ip
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+    assert_eq!(ip_seen(None, Some("81.2.69.142")).await, "127.0.0.1", "untrusted peer: header ignored");
+    assert_eq!(ip_seen(Some("10.0.0.0/8"), Some("81.2.69.142")).await, "127.0.0.1", "peer not in the trusted list");
+    assert_eq!(ip_seen(Some("127.0.0.1"), Some("81.2.69.142")).await, "81.2.69.142", "trusted proxy: its client");
+    assert_eq!(ip_seen(Some("127.0.0.0/8, 10.0.0.0/8"), Some("6.6.6.6, 81.2.69.142, 10.1.2.3")).await, "81.2.69.142", "right-most untrusted hop; a spoofed left part is ignored");
+    assert_eq!(ip_seen(Some("127.0.0.1"), Some("not-an-ip")).await, "127.0.0.1", "garbage header: the peer");
+    assert_eq!(ip_seen(Some("127.0.0.1"), Some("2a01:4f8::1")).await, "2a01:4f8::1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_small_endpoints_answer() {
+    let stack = Stack::start(StackOptions { with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    let get = |path: &str| stack.http.get(format!("{ingest}{path}")).send();
+    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+
+    let resp = get(&format!("/v1/config/{DEMO_ACCOUNT}")).await.expect("config");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let cfg: Value = resp.json().await.expect("json");
+    assert_eq!(cfg["site_numbers"][0], SITE_NUMBER);
+    assert_eq!(cfg["pools"][0]["id"], "paid_search");
+    assert!(cfg.to_string().find("+15550109001").is_none(), "pool numbers are not published in the config");
+    assert!(cfg.to_string().find("token").is_none());
+
+    // The pixel: a batch in the query, a GIF back.
+    let d = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, good_batch(DEMO_ACCOUNT, "pixel", 2).to_string());
+    let resp = get(&format!("/v1/p.gif?d={d}")).await.expect("pixel");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/gif");
+    assert!(resp.bytes().await.expect("gif").starts_with(b"GIF89a"));
+    // sendBeacon's text/plain and fetch's application/json both work.
+    for ct in ["text/plain;charset=UTF-8", "application/json", "Application/JSON; charset=utf-8"] {
+        let resp = stack.http.post(format!("{ingest}/v1/collect")).header("content-type", ct).body(good_batch(DEMO_ACCOUNT, &format!("ct-{}", ct.len()), 1).to_string()).send().await.expect("collect");
+        assert_eq!(resp.status(), 204, "{ct}");
+    }
+    // CORS preflight for fetch with JSON.
+    let resp = stack.http.request(reqwest::Method::OPTIONS, format!("{ingest}/v1/collect")).header("origin", "https://demo.example").header("access-control-request-method", "POST").send().await.expect("preflight");
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+
+    let msgs = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| m.len() >= 5).await.expect("events");
+    assert_eq!(msgs.len(), 5);
+    assert!(msgs.iter().all(|m| m.key.as_deref() == Some("visitor-0000001")), "events keyed by visitor");
+    let e = msgs[0].json();
+    for field in ["account", "consent", "visitor_id", "session_id", "event", "received_at", "ip", "user_agent"] {
+        assert!(!e[field].is_null(), "{field} missing from {e}");
+    }
+
+    let m = get("/metrics").await.expect("metrics").text().await.expect("text");
+    for name in ["ringpath_ingest_requests_total", "ringpath_ingest_events_accepted_total", "ringpath_ingest_produce_seconds_bucket", "ringpath_ingest_producer_queue_depth", "ringpath_ingest_pool_numbers"] {
+        assert!(m.contains(name), "{name} missing from /metrics");
+    }
+    assert_eq!(metric_value(&m, "ringpath_ingest_events_accepted_total", &[("kind", "event")]), Some(5.0));
+    // Three beacons and the preflight, all under the route template.
+    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "204")]), Some(4.0));
+
+    // The snippet (built by tracker-wasm/build.sh, which infra/test runs first), with its caching headers.
+    let js = get("/rp.js").await.expect("rp.js");
+    assert_eq!(js.status(), 200, "rp.js: build it with tracker-wasm/build.sh");
+    assert!(js.headers()["content-type"].to_str().expect("ct").starts_with("text/javascript"));
+    assert_eq!(js.headers()["access-control-allow-origin"], "*");
+    let etag = js.headers()["etag"].to_str().expect("etag").to_owned();
+    let again = stack.http.get(format!("{ingest}/rp.js")).header("if-none-match", &etag).send().await.expect("rp.js");
+    assert_eq!(again.status(), 304);
+    let wasm = get("/rp.wasm").await.expect("rp.wasm");
+    assert_eq!((wasm.status().as_u16(), wasm.headers()["content-type"].to_str().expect("ct")), (200, "application/wasm"));
+    stack.stop().await.expect("stop");
+}
