@@ -7,7 +7,7 @@
 //! - no holder yet but the call is fresh → `pending` (the assignment may still
 //!   be on its way); the re-attribution pass retries until the wait runs out;
 //! - source-level number → the source its rule names, no session;
-//! - site number or unknown → unattributed.
+//! - site number → `site` (known, unattributable); unknown number → `none`.
 //!
 //! First touch and linear (equal credit across the visitor's sessions in a
 //! 30-day lookback) are stored beside last touch.
@@ -84,22 +84,41 @@ pub fn base_row(msg: &CallMessage, started_ms: i64, version: u64) -> CallRow {
     }
 }
 
+/// What the store knows about the session a pool number was held by.
+pub struct SessionEvidence<'a> {
+    /// The assignment row covering the call (possibly a renewal).
+    pub holder: &'a AssignmentRow,
+    /// Several sessions held the number at the time (exhausted pool).
+    pub shared: bool,
+    /// The assignment that first gave this session the number (landing URL, referrer, click id).
+    pub origin: Option<&'a AssignmentRow>,
+    /// The session as its own events saw it (landing page and source).
+    pub session: Option<&'a SessionTouch>,
+    /// The visitor's first known session (first touch).
+    pub first: Option<&'a SessionTouch>,
+    /// The visitor's sessions in the linear lookback, oldest first.
+    pub lookback: &'a [SessionTouch],
+}
+
 /// Credits the call to a session (last touch) and fills first touch and linear.
-pub fn credit_session(row: &mut CallRow, holder: &AssignmentRow, shared: bool, session: Option<&SessionTouch>, visitor_sessions: &[SessionTouch]) {
+pub fn credit_session(row: &mut CallRow, ev: &SessionEvidence<'_>) {
+    let holder = ev.holder;
+    // Renewals carry only the page that kept the hold alive; the landing is in the origin.
+    let landing = ev.origin.unwrap_or(holder);
     row.attribution = "session".into();
-    row.confidence = if shared { "shared" } else { "exclusive" }.into();
+    row.confidence = if ev.shared { "shared" } else { "exclusive" }.into();
     row.pool_id = holder.pool_id.clone();
     row.session_id = holder.session_id.clone();
-    row.visitor_id = holder.visitor_id.clone();
+    row.visitor_id = if holder.visitor_id.is_empty() { landing.visitor_id.clone() } else { holder.visitor_id.clone() };
     row.ip = holder.ip.clone();
     row.country = holder.country.clone();
-    row.click_id_type = holder.click_id_type.clone();
-    row.click_id = holder.click_id.clone();
-    row.referrer = holder.referrer.clone();
-    row.term = holder.term.clone();
-    row.content = holder.content.clone();
+    row.click_id_type = landing.click_id_type.clone();
+    row.click_id = landing.click_id.clone();
+    row.referrer = landing.referrer.clone();
+    row.term = landing.term.clone();
+    row.content = landing.content.clone();
     // The session's own landing (events) wins over the page that asked for the number.
-    match session {
+    match ev.session {
         Some(s) => {
             row.source = s.source.clone();
             row.medium = s.medium.clone();
@@ -109,17 +128,17 @@ pub fn credit_session(row: &mut CallRow, holder: &AssignmentRow, shared: bool, s
             row.referrer_host = s.referrer_host.clone();
         }
         None => {
-            row.source = holder.source.clone();
-            row.medium = holder.medium.clone();
-            row.campaign = holder.campaign.clone();
-            row.channel = holder.channel.clone();
-            row.landing_page = ringpath_types::url::split(&holder.url).map(|p| p.path.to_owned()).unwrap_or_default();
-            row.referrer_host = holder.referrer_host.clone();
+            row.source = landing.source.clone();
+            row.medium = landing.medium.clone();
+            row.campaign = landing.campaign.clone();
+            row.channel = landing.channel.clone();
+            row.landing_page = ringpath_types::url::split(&landing.url).map(|p| p.path.to_owned()).unwrap_or_default();
+            row.referrer_host = landing.referrer_host.clone();
         }
     }
     let last = SessionTouch {
         session_id: row.session_id.clone(),
-        started_ms: holder.assigned_ms,
+        started_ms: ev.session.map(|s| s.started_ms).unwrap_or(landing.assigned_ms),
         channel: row.channel.clone(),
         source: row.source.clone(),
         medium: row.medium.clone(),
@@ -128,12 +147,15 @@ pub fn credit_session(row: &mut CallRow, holder: &AssignmentRow, shared: bool, s
         referrer_host: row.referrer_host.clone(),
     };
     // Without a visitor history (or consent), the session itself is every touch.
-    let mut touches: Vec<SessionTouch> = visitor_sessions.to_vec();
+    let mut touches: Vec<SessionTouch> = ev.lookback.to_vec();
     if !touches.iter().any(|t| t.session_id == last.session_id) {
-        touches.push(last);
+        touches.push(last.clone());
     }
     touches.sort_by_key(|t| t.started_ms);
-    let first = &touches[0];
+    let first = match ev.first {
+        Some(f) if f.started_ms <= touches[0].started_ms => f,
+        _ => &touches[0],
+    };
     row.first_touch_session = first.session_id.clone();
     row.first_touch_source = first.source.clone();
     row.first_touch_medium = first.medium.clone();
@@ -148,6 +170,12 @@ pub fn credit_session(row: &mut CallRow, holder: &AssignmentRow, shared: bool, s
     row.linear_channel = touches.iter().map(|t| t.channel.clone()).collect();
     row.linear_landing_page = touches.iter().map(|t| t.landing_page.clone()).collect();
     row.linear_referrer_host = touches.iter().map(|t| t.referrer_host.clone()).collect();
+}
+
+/// Marks a call to one of the site's own numbers: known, but not attributable.
+pub fn mark_site(row: &mut CallRow) {
+    row.attribution = "site".into();
+    row.confidence = "none".into();
 }
 
 /// Credits the call to a source-level number's source (no session, no visitor).
@@ -218,7 +246,8 @@ mod tests {
             SessionTouch { session_id: "s1".into(), started_ms: 100, channel: "organic_social".into(), ..SessionTouch::default() },
             SessionTouch { session_id: "s2".into(), started_ms: 190, channel: "paid_search".into(), ..SessionTouch::default() },
         ];
-        credit_session(&mut row, &holder, false, Some(&sessions[1]), &sessions);
+        let ev = SessionEvidence { holder: &holder, shared: false, origin: None, session: Some(&sessions[1]), first: None, lookback: &sessions };
+        credit_session(&mut row, &ev);
         assert_eq!(row.channel, "paid_search");
         assert_eq!(row.first_touch_channel, "organic_social");
         assert_eq!(row.linear_channel, vec!["organic_social", "paid_search"]);

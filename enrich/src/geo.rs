@@ -61,6 +61,8 @@ impl MaxMindCity {
 
 impl GeoLookup for MaxMindCity {
     fn lookup(&self, ip: IpAddr) -> GeoInfo {
+        // `::ffff:a.b.c.d` (a dual-stack socket's view of an IPv4 client) is the IPv4 record.
+        let ip = ringpath_types::ip::canonical(ip);
         let Ok(result) = self.reader.lookup(ip) else { return GeoInfo::default() };
         let Ok(Some(city)) = result.decode::<geoip2::City>() else { return GeoInfo::default() };
         GeoInfo {
@@ -84,9 +86,40 @@ struct DbIpRecord<'a> {
     #[serde(borrow, default)]
     city: Option<&'a str>,
     #[serde(default)]
-    latitude: Option<f32>,
+    latitude: Option<Coordinate>,
     #[serde(default)]
-    longitude: Option<f32>,
+    longitude: Option<Coordinate>,
+}
+
+/// A latitude or longitude stored as float (DB-IP's files) or double (other
+/// builds of the same layout): the reader's typed decode rejects the other
+/// width, which would silently lose the whole record, country included.
+#[derive(Default, Clone, Copy)]
+struct Coordinate(f32);
+
+impl<'de> Deserialize<'de> for Coordinate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Coordinate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Coordinate, E> {
+                Ok(Coordinate(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Coordinate, E> {
+                Ok(Coordinate(v as f32))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Coordinate, E> {
+                Ok(Coordinate(v as f32))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Coordinate, E> {
+                Ok(Coordinate(v as f32))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 pub struct DbIpCity {
@@ -121,8 +154,8 @@ impl GeoLookup for DbIpCity {
             country: rec.country_code.unwrap_or("").to_ascii_uppercase(),
             region: rec.state1.unwrap_or("").to_owned(),
             city: rec.city.unwrap_or("").to_owned(),
-            latitude: rec.latitude.unwrap_or(0.0),
-            longitude: rec.longitude.unwrap_or(0.0),
+            latitude: rec.latitude.unwrap_or_default().0,
+            longitude: rec.longitude.unwrap_or_default().0,
             in_eu: false,
         }
     }
@@ -136,4 +169,43 @@ pub fn from_settings(source: &crate::settings::GeoSource) -> Result<Box<dyn GeoL
         GeoSource::MaxMind(path) => Box::new(MaxMindCity::open(path)?),
         GeoSource::DbIp { v4, v6 } => Box::new(DbIpCity::open(v4, v6.as_deref())?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maxminddb_writer::metadata::IpVersion;
+    use maxminddb_writer::paths::IpAddrWithMask;
+    use maxminddb_writer::Database;
+    use std::str::FromStr;
+
+    #[derive(serde::Serialize)]
+    struct FlatF32 {
+        country_code: &'static str,
+        state1: &'static str,
+        city: &'static str,
+        latitude: f32,
+        longitude: f32,
+    }
+
+    fn dbip_v4(record: impl serde::Serialize) -> DbIpCity {
+        let mut db = Database::default();
+        db.metadata.ip_version = IpVersion::V4;
+        db.metadata.database_type = "DBIP-City-Lite".into();
+        db.metadata.binary_format_major_version = 2;
+        db.metadata.build_epoch = 1;
+        let data = db.insert_value(record).expect("record");
+        db.insert_node(IpAddrWithMask::from_str("81.2.69.0/24").expect("cidr"), data);
+        DbIpCity::from_bytes(db.write_to(Vec::new()).expect("mmdb"), None).expect("opens")
+    }
+
+    #[test]
+    fn dbip_coordinates_are_read_as_float_or_double() {
+        let as_float = dbip_v4(FlatF32 { country_code: "GB", state1: "England", city: "London", latitude: 51.5, longitude: -0.25 });
+        let as_double = dbip_v4(serde_json::json!({"country_code": "GB", "state1": "England", "city": "London", "latitude": 51.5, "longitude": -0.25}));
+        for geo in [as_float, as_double] {
+            let got = geo.lookup("81.2.69.142".parse().expect("ip"));
+            assert_eq!((got.country.as_str(), got.city.as_str(), got.latitude, got.longitude), ("GB", "London", 51.5, -0.25));
+        }
+    }
 }

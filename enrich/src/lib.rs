@@ -24,6 +24,7 @@ pub use settings::Settings;
 pub struct Running {
     pub shutdown: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub retention: tokio::task::JoinHandle<()>,
     pub accounts: Arc<RwLock<Arc<AccountsFile>>>,
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -32,7 +33,17 @@ impl Running {
     /// Asks the worker to flush, commit and stop; waits for it.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await?
+        let result = self.task.await;
+        self.retention.abort();
+        result?
+    }
+
+    /// Stops dead, as a crash would: no flush, no commit (for tests).
+    pub async fn kill(self) {
+        self.task.abort();
+        self.retention.abort();
+        let _ = self.task.await;
+        let _ = self.retention.await;
     }
 }
 
@@ -42,25 +53,29 @@ pub fn start(settings: Settings, accounts: AccountsFile, geo: Arc<dyn geo::GeoLo
     let metrics = Arc::new(metrics::Metrics::new());
     let (tx, rx) = watch::channel(false);
     let pipeline = pipeline::Pipeline::new(settings.clone(), geo, accounts.clone(), metrics.clone())?;
-    let retention = retention_loop(settings.clone(), accounts.clone(), rx.clone());
-    let task = tokio::spawn(async move {
-        let retention = tokio::spawn(retention);
-        let result = pipeline.run(rx).await;
-        retention.abort();
-        result
-    });
-    Ok(Running { shutdown: tx, task, accounts, metrics })
+    let retention = tokio::spawn(retention_loop(settings.clone(), accounts.clone(), metrics.clone(), rx.clone()));
+    let task = tokio::spawn(async move { pipeline.run(rx).await });
+    Ok(Running { shutdown: tx, task, retention, accounts, metrics })
 }
 
 /// Deletes rows older than each account's `retention_days`, periodically.
-async fn retention_loop(settings: Settings, accounts: Arc<RwLock<Arc<AccountsFile>>>, mut shutdown: watch::Receiver<bool>) {
+async fn retention_loop(settings: Settings, accounts: Arc<RwLock<Arc<AccountsFile>>>, metrics: Arc<metrics::Metrics>, mut shutdown: watch::Receiver<bool>) {
     let store = store::Store::new(&settings.clickhouse);
     loop {
         let current = accounts.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for acc in &current.account {
-            if let Err(e) = store.apply_retention(&acc.id, acc.retention_days).await {
-                tracing::warn!(account = %acc.id, error = %e, "retention pass failed");
+        let policy: Vec<(String, u32)> = current.account.iter().map(|a| (a.id.clone(), a.retention_days)).collect();
+        match store.apply_retention(&policy, pipeline::now_ms() / 1000).await {
+            Ok(pass) => {
+                for (table, partition) in &pass.dropped_partitions {
+                    tracing::info!(table, partition, "retention: dropped a partition past every account's retention");
+                }
+                for (table, accounts) in &pass.deletions {
+                    tracing::info!(table, accounts = accounts.join(","), "retention: deleting rows past their account's retention");
+                }
+                metrics.retention_actions.with_label_values(&["drop_partition"]).inc_by(pass.dropped_partitions.len() as u64);
+                metrics.retention_actions.with_label_values(&["delete"]).inc_by(pass.deletions.len() as u64);
             }
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying next period"),
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.retention_interval) => {}

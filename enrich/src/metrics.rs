@@ -8,6 +8,7 @@ pub struct Metrics {
     pub dead_letters: IntCounterVec,
     pub store_errors: IntCounterVec,
     pub flush_seconds: Histogram,
+    pub retention_actions: IntCounterVec,
 }
 
 impl Metrics {
@@ -22,11 +23,14 @@ impl Metrics {
                 .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
         )
         .expect("valid metric");
+        let retention_actions =
+            IntCounterVec::new(Opts::new("ringpath_enrich_retention_actions_total", "Retention actions issued (partition drops, delete mutations)"), &["action"]).expect("valid metric");
+        registry.register(Box::new(retention_actions.clone())).expect("unique metric");
         registry.register(Box::new(rows.clone())).expect("unique metric");
         registry.register(Box::new(dead_letters.clone())).expect("unique metric");
         registry.register(Box::new(store_errors.clone())).expect("unique metric");
         registry.register(Box::new(flush_seconds.clone())).expect("unique metric");
-        Metrics { registry, rows, dead_letters, store_errors, flush_seconds }
+        Metrics { registry, rows, dead_letters, store_errors, flush_seconds, retention_actions }
     }
 
     pub fn render(&self) -> String {

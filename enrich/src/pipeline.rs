@@ -47,6 +47,9 @@ struct Batch {
     messages: usize,
 }
 
+/// Longest wait for one ClickHouse operation before it is retried.
+const STORE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -122,7 +125,8 @@ impl Pipeline {
             stage: stage.to_owned(),
             reason,
             account,
-            payload: String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)]).into_owned(),
+            // A broken message's consent and policy cannot be trusted: every IP in it is truncated.
+            payload: transform::scrub_ips(&String::from_utf8_lossy(&payload[..payload.len().min(64 * 1024)])),
             received: Received { received_at: now_ms(), ip: String::new(), user_agent: String::new() },
         });
     }
@@ -168,7 +172,13 @@ impl Pipeline {
     {
         let mut delay = Duration::from_millis(100);
         loop {
-            match op().await {
+            // A hung server is an outage too; a timed-out insert may still have
+            // landed, which the replay-safe tables make harmless.
+            let attempt = match tokio::time::timeout(STORE_TIMEOUT, op()).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {STORE_TIMEOUT:?}")),
+            };
+            match attempt {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     self.metrics.store_errors.with_label_values(&[what]).inc();
@@ -207,6 +217,7 @@ impl Pipeline {
         }
         self.retry("assignments", shutdown, || self.store.insert_assignments(&batch.assignments)).await?;
         self.retry("events", shutdown, || self.store.insert_events(&batch.events)).await?;
+        self.retry("late attribution", shutdown, || self.claim_unresolved_calls(&batch.assignments)).await?;
         let mut call_rows = Vec::with_capacity(batch.calls.len());
         for call in &batch.calls {
             let row = self.retry("attribution", shutdown, || self.attribute(call)).await?;
@@ -231,7 +242,8 @@ impl Pipeline {
 
     /// Attributes one call (reads assignments and events already stored).
     async fn attribute(&self, msg: &CallMessage) -> Result<CallRow, StoreError> {
-        let started_ms = ringpath_types::time::parse_rfc3339_ms(&msg.call.started_at).unwrap_or(msg.received.received_at);
+        let received = msg.received.received_at;
+        let started_ms = transform::plausible_ms(ringpath_types::time::parse_rfc3339_ms(&msg.call.started_at).unwrap_or(received), received, transform::MAX_CALL_AGE_MS);
         let mut row = attribution::base_row(msg, started_ms, msg.received.received_at.max(0) as u64);
         let accounts = self.accounts();
         let Some(account) = accounts.account(&msg.account) else { return Ok(row) };
@@ -246,21 +258,28 @@ impl Pipeline {
                 let holders = self.store.holders(&account.id, &row.to_number, row.started_ms).await?;
                 match attribution::pick_holder(&holders, row.started_ms) {
                     Some((holder, shared)) => {
-                        let to = row.started_ms;
-                        let sessions = if holder.visitor_id.is_empty() {
-                            Vec::new()
+                        let at = row.started_ms;
+                        let origin = self.store.session_origin(&account.id, &row.to_number, &holder.session_id).await?;
+                        let visitor = if holder.visitor_id.is_empty() { origin.as_ref().map(|o| o.visitor_id.clone()).unwrap_or_default() } else { holder.visitor_id.clone() };
+                        let (lookback, first) = if visitor.is_empty() {
+                            (Vec::new(), None)
                         } else {
-                            self.store.visitor_sessions(&account.id, &holder.visitor_id, to.saturating_sub(attribution::LINEAR_LOOKBACK_MS), to).await?
+                            let lookback = self.store.visitor_sessions(&account.id, &visitor, at.saturating_sub(attribution::LINEAR_LOOKBACK_MS), at).await?;
+                            (lookback, self.store.first_session(&account.id, &visitor, at).await?)
                         };
-                        let own = sessions.iter().find(|s| s.session_id == holder.session_id).cloned();
-                        let own = match own {
-                            Some(s) => Some(s),
-                            None => self
-                                .store
-                                .visitor_sessions_by_session(&account.id, &holder.session_id)
-                                .await?,
+                        let session = match lookback.iter().find(|s| s.session_id == holder.session_id) {
+                            Some(s) => Some(s.clone()),
+                            None => self.store.visitor_sessions_by_session(&account.id, &holder.session_id).await?,
                         };
-                        attribution::credit_session(row, holder, shared, own.as_ref(), &sessions);
+                        let evidence = attribution::SessionEvidence {
+                            holder,
+                            shared,
+                            origin: origin.as_ref(),
+                            session: session.as_ref(),
+                            first: first.as_ref(),
+                            lookback: &lookback,
+                        };
+                        attribution::credit_session(row, &evidence);
                     }
                     None => {
                         let waited = now_ms() - received_ms;
@@ -269,8 +288,47 @@ impl Pipeline {
                 }
             }
             Target::Source { .. } => attribution::credit_source(row, &target),
-            Target::Site | Target::Unknown => {}
+            Target::Site => attribution::mark_site(row),
+            Target::Unknown => {}
         }
+        Ok(())
+    }
+
+    /// An assignment that arrives after its call (out of order, or after
+    /// the wait ran out) corrects that call: a new row with a higher version.
+    async fn claim_unresolved_calls(&self, assignments: &[AssignmentRow]) -> Result<(), StoreError> {
+        let Some(from) = assignments.iter().map(|a| a.assigned_ms).min() else { return Ok(()) };
+        let to = assignments.iter().map(|a| a.expires_ms).max().unwrap_or(from);
+        let mut keys: Vec<String> = assignments.iter().map(|a| [a.account_id.as_str(), "|", a.number.as_str()].concat()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // Chunked: the keys are bound inline and a query has a size limit (256 KiB by default).
+        for chunk in keys.chunks(1000) {
+            let unresolved = self.store.unresolved_calls(chunk, from, to).await?;
+            self.correct(unresolved).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-attributes stored calls; rows that now have an answer are written again with a newer version.
+    async fn correct(&self, rows: Vec<CallRow>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let accounts = self.accounts();
+        let mut corrected = Vec::new();
+        for mut row in rows {
+            let Some(account) = accounts.account(&row.account_id) else { continue };
+            let before = row.attribution.clone();
+            let received_ms = i64::from(row.received_at) * 1000;
+            self.attribute_row(account, &mut row, received_ms).await?;
+            if row.attribution != before {
+                row.version = (now_ms().max(0) as u64).max(row.version + 1);
+                corrected.push(row);
+            }
+        }
+        self.store.insert_calls(&corrected).await?;
+        self.metrics.rows.with_label_values(&["calls_corrected"]).inc_by(corrected.len() as u64);
         Ok(())
     }
 
@@ -278,22 +336,6 @@ impl Pipeline {
     /// writes a corrected row with a higher version.
     async fn reattribute_pending(&self) -> Result<(), StoreError> {
         let pending = self.store.pending_calls().await?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let accounts = self.accounts();
-        let mut corrected = Vec::new();
-        for mut row in pending {
-            let Some(account) = accounts.account(&row.account_id) else { continue };
-            let received_ms = i64::from(row.received_at) * 1000;
-            self.attribute_row(account, &mut row, received_ms).await?;
-            if row.attribution != "pending" {
-                row.version = now_ms().max(0) as u64;
-                corrected.push(row);
-            }
-        }
-        self.store.insert_calls(&corrected).await?;
-        self.metrics.rows.with_label_values(&["calls_corrected"]).inc_by(corrected.len() as u64);
-        Ok(())
+        self.correct(pending).await
     }
 }

@@ -39,6 +39,24 @@ pub struct SessionTouch {
     pub referrer_host: String,
 }
 
+/// Sessions (as [`SessionTouch`]) from the events matching `filter`: each
+/// session's source is its first event that has a channel (same-site page
+/// views carry none). The inner query renames the columns because ClickHouse
+/// 18.16 lets a SELECT alias shadow a column in WHERE (`argMin(channel, …) AS
+/// channel` would put an aggregate into the filter).
+fn session_touches(filter: &str, limit: &str) -> String {
+    [
+        "SELECT session_id, min(t) AS started_ms, argMin(c, t) AS channel, argMin(s, t) AS source, argMin(m, t) AS medium, \
+         argMin(ca, t) AS campaign, argMin(p, t) AS landing_page, argMin(r, t) AS referrer_host FROM \
+         (SELECT session_id, ts_ms AS t, channel AS c, source AS s, medium AS m, campaign AS ca, path AS p, referrer_host AS r \
+          FROM events WHERE channel != '' AND ",
+        filter,
+        ") GROUP BY session_id ORDER BY started_ms ",
+        limit,
+    ]
+    .concat()
+}
+
 /// Drops SQL comment lines: the client treats `?` as a bind marker anywhere.
 fn strip_comments(sql: &str) -> String {
     sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n")
@@ -118,50 +136,188 @@ impl Store {
 
     /// The visitor's sessions that started in [from_ms, to_ms], oldest first, each with its source.
     pub async fn visitor_sessions(&self, account: &str, visitor: &str, from_ms: u64, to_ms: u64) -> Result<Vec<SessionTouch>, StoreError> {
-        Ok(self
-            .client
-            .query(
-                "SELECT session_id, min(ts_ms) AS started_ms, argMin(channel, ts_ms) AS channel, argMin(source, ts_ms) AS source, \
-                 argMin(medium, ts_ms) AS medium, argMin(campaign, ts_ms) AS campaign, argMin(path, ts_ms) AS landing_page, \
-                 argMin(referrer_host, ts_ms) AS referrer_host \
-                 FROM events WHERE account_id = ? AND visitor_id = ? AND session_id != '' AND channel != '' AND ts_ms >= ? AND ts_ms <= ? \
-                 GROUP BY session_id ORDER BY started_ms LIMIT 1000",
-            )
-            .bind(account)
-            .bind(visitor)
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all::<SessionTouch>()
-            .await?)
+        let sql = session_touches("account_id = ? AND visitor_id = ? AND session_id != '' AND ts_ms >= ? AND ts_ms <= ?", "LIMIT 1000");
+        Ok(self.client.query(&sql).bind(account).bind(visitor).bind(from_ms).bind(to_ms).fetch_all::<SessionTouch>().await?)
     }
 
     /// One session's source from its own events (for sessions without a visitor id).
     pub async fn visitor_sessions_by_session(&self, account: &str, session: &str) -> Result<Option<SessionTouch>, StoreError> {
+        let sql = session_touches("account_id = ? AND session_id = ?", "");
+        Ok(self.client.query(&sql).bind(account).bind(session).fetch_optional::<SessionTouch>().await?)
+    }
+
+    /// The visitor's first known session up to `to_ms` (first touch looks
+    /// further back than the linear lookback: as far as retention allows).
+    pub async fn first_session(&self, account: &str, visitor: &str, to_ms: u64) -> Result<Option<SessionTouch>, StoreError> {
+        let sql = session_touches("account_id = ? AND visitor_id = ? AND session_id != '' AND ts_ms <= ?", "LIMIT 1");
+        Ok(self.client.query(&sql).bind(account).bind(visitor).bind(to_ms).fetch_optional::<SessionTouch>().await?)
+    }
+
+    /// The assignment that first gave `session` this number: its landing URL,
+    /// referrer and click id (renewals carry only the current page).
+    pub async fn session_origin(&self, account: &str, number: &str, session: &str) -> Result<Option<AssignmentRow>, StoreError> {
         Ok(self
             .client
-            .query(
-                "SELECT session_id, min(ts_ms) AS started_ms, argMin(channel, ts_ms) AS channel, argMin(source, ts_ms) AS source, \
-                 argMin(medium, ts_ms) AS medium, argMin(campaign, ts_ms) AS campaign, argMin(path, ts_ms) AS landing_page, \
-                 argMin(referrer_host, ts_ms) AS referrer_host \
-                 FROM events WHERE account_id = ? AND session_id = ? AND channel != '' GROUP BY session_id",
-            )
+            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND number = ? AND session_id = ? ORDER BY assigned_ms LIMIT 1")
             .bind(account)
+            .bind(number)
             .bind(session)
-            .fetch_optional::<SessionTouch>()
+            .fetch_optional::<AssignmentRow>()
             .await?)
     }
 
-    /// Calls still waiting for their assignment.
+    /// Calls whose newest version is still waiting for its assignment.
+    /// The state is read with argMax over versions, not `FINAL … WHERE`: old
+    /// servers move such a filter before the merge and would return calls
+    /// that a later version already corrected.
     pub async fn pending_calls(&self) -> Result<Vec<CallRow>, StoreError> {
-        Ok(self.client.query("SELECT ?fields FROM calls FINAL WHERE attribution = 'pending' LIMIT 10000").fetch_all::<CallRow>().await?)
+        Ok(self
+            .client
+            .query(
+                "SELECT ?fields FROM calls FINAL WHERE (account_id, call_id) IN \
+                 (SELECT account_id, call_id FROM calls WHERE started_at >= now() - INTERVAL 30 DAY \
+                  GROUP BY account_id, call_id HAVING argMax(attribution, version) = 'pending') LIMIT 10000",
+            )
+            .fetch_all::<CallRow>()
+            .await?)
     }
 
-    /// Deletes an account's rows older than its retention (asynchronous mutations).
-    pub async fn apply_retention(&self, account: &str, retention_days: u32) -> Result<(), StoreError> {
-        let cutoff = format!("now() - INTERVAL {} DAY", retention_days.max(1));
-        for (table, col) in [("events", "ts"), ("calls", "started_at"), ("assignments", "assigned_at")] {
-            self.client.query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND {col} < {cutoff}")).bind(account).execute().await?;
+    /// Calls to any of `keys` (`account|number`) started in [from_ms, to_ms]
+    /// whose newest version has no session yet (`pending`, or `none` after
+    /// the wait): an assignment that arrives late can still claim them.
+    pub async fn unresolved_calls(&self, keys: &[String], from_ms: u64, to_ms: u64) -> Result<Vec<CallRow>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        Ok(self
+            .client
+            .query(
+                "SELECT ?fields FROM calls FINAL WHERE (account_id, call_id) IN \
+                 (SELECT account_id, call_id FROM calls WHERE started_at >= toDateTime(?) AND started_ms >= ? AND started_ms <= ? \
+                  AND has(?, concat(account_id, '|', to_number)) \
+                  GROUP BY account_id, call_id HAVING argMax(attribution, version) IN ('pending', 'none')) LIMIT 10000",
+            )
+            .bind((from_ms / 1000) as u32)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(keys)
+            .fetch_all::<CallRow>()
+            .await?)
+    }
+
+    /// One retention pass (SPEC §1 `retention_days`), cheap when nothing is due:
+    /// - a monthly partition older than every account's retention (and than
+    ///   the default, which covers accounts no longer configured) is dropped;
+    /// - otherwise, per table, one asynchronous DELETE mutation covers every
+    ///   account that has rows older than its own cutoff. Cutoffs are whole
+    ///   UTC days, so a steady stream issues at most one mutation per table a
+    ///   day, and none while an earlier mutation on the table is still running.
+    pub async fn apply_retention(&self, accounts: &[(String, u32)], now_s: i64) -> Result<RetentionPass, StoreError> {
+        let today = now_s.div_euclid(86_400) * 86_400;
+        let cutoff = |days: u32| (today - i64::from(days.max(1)) * 86_400).clamp(0, i64::from(u32::MAX)) as u32;
+        let longest = accounts.iter().map(|(_, d)| *d).max().unwrap_or(0).max(DEFAULT_RETENTION_DAYS);
+        let latest_cutoff = accounts.iter().map(|(_, d)| cutoff(*d)).max().unwrap_or(0);
+        let mut pass = RetentionPass::default();
+        for (table, column) in RETENTION_TABLES {
+            let partitions: Vec<String> = self
+                .client
+                .query("SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active")
+                .bind(table)
+                .fetch_all::<String>()
+                .await?;
+            for partition in partitions {
+                let Some(end) = month_partition_end(&partition) else { continue };
+                if end <= i64::from(cutoff(longest)) {
+                    self.client.query(&format!("ALTER TABLE {table} DROP PARTITION {partition}")).execute().await?;
+                    pass.dropped_partitions.push((table.to_owned(), partition));
+                }
+            }
+            if accounts.is_empty() {
+                continue;
+            }
+            let oldest: Vec<AccountOldest> = self
+                .client
+                .query(&format!("SELECT account_id, toUInt32(min({column})) AS oldest FROM {table} WHERE {column} < toDateTime(?) GROUP BY account_id"))
+                .bind(latest_cutoff)
+                .fetch_all::<AccountOldest>()
+                .await?;
+            let due: Vec<(String, u32)> = accounts
+                .iter()
+                .filter(|(id, days)| oldest.iter().any(|o| &o.account_id == id && o.oldest < cutoff(*days)))
+                .map(|(id, days)| (id.clone(), cutoff(*days)))
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let running: u64 = self
+                .client
+                .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ? AND is_done = 0")
+                .bind(table)
+                .fetch_one::<u64>()
+                .await?;
+            if running > 0 {
+                continue;
+            }
+            let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
+            let cutoffs: Vec<u32> = due.iter().map(|(_, c)| *c).collect();
+            // transform(): one mutation for all due accounts; others map to 0 (nothing older).
+            self.client
+                .query(&format!("ALTER TABLE {table} DELETE WHERE {column} < toDateTime(transform(account_id, ?, ?, toUInt32(0)))"))
+                .bind(&ids)
+                .bind(&cutoffs)
+                .execute()
+                .await?;
+            pass.deletions.push((table.to_owned(), ids.iter().map(|s| (*s).to_owned()).collect()));
+        }
+        Ok(pass)
+    }
+}
+
+/// Rows of accounts no longer in the accounts file are kept this long.
+pub const DEFAULT_RETENTION_DAYS: u32 = 395;
+
+/// Each table with the time column its retention and monthly partitions use.
+const RETENTION_TABLES: [(&str, &str); 3] = [("events", "ts"), ("calls", "started_at"), ("assignments", "assigned_at")];
+
+#[derive(Debug, Default, PartialEq)]
+pub struct RetentionPass {
+    /// (table, partition) dropped whole.
+    pub dropped_partitions: Vec<(String, String)>,
+    /// (table, accounts) a DELETE mutation was issued for.
+    pub deletions: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct AccountOldest {
+    account_id: String,
+    oldest: u32,
+}
+
+/// The first second after a `toYYYYMM` partition (`202401` → 2024-02-01T00:00:00Z).
+fn month_partition_end(partition: &str) -> Option<i64> {
+    let value: i64 = partition.trim_matches('\'').parse().ok()?;
+    let (year, month) = (value / 100, value % 100);
+    if !(1970..=2200).contains(&year) || !(1..=12).contains(&month) {
+        return None;
+    }
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    Some(ringpath_types::time::days_from_civil(next_year, next_month, 1) * 86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_partition_ends_at_the_first_of_the_next_month() {
+        assert_eq!(month_partition_end("202401"), Some(1_706_745_600));
+        assert_eq!(month_partition_end("202312"), Some(1_704_067_200));
+        assert_eq!(month_partition_end("tuple()"), None);
+        assert_eq!(month_partition_end("202413"), None);
+    }
+
+    #[test]
+    fn comment_lines_are_dropped_before_binding() {
+        assert_eq!(strip_comments("-- why?\nSELECT 1\n  -- more?"), "SELECT 1");
     }
 }

@@ -32,6 +32,54 @@ pub fn locate(raw_ip: &str, consent: Consent, policy: IpPolicy, geo: &dyn GeoLoo
     Located { ip: stored.to_string(), truncated: must_truncate, geo: info }
 }
 
+/// How far a client or provider timestamp may sit from the collector's clock
+/// before it is replaced by `received_at`. Ingest already rejects wilder
+/// values; this guards against any other producer, because one batch spanning
+/// more than 100 months would make ClickHouse refuse the insert for good.
+pub const MAX_EVENT_SKEW_MS: i64 = 31 * 24 * 3600 * 1000;
+pub const MAX_CALL_AGE_MS: i64 = 400 * 24 * 3600 * 1000;
+pub const MAX_FUTURE_MS: i64 = 24 * 3600 * 1000;
+
+/// `ts` if it lies within [received - max_past, received + MAX_FUTURE_MS], else `received`.
+pub fn plausible_ms(ts: i64, received: i64, max_past: i64) -> i64 {
+    if ts < received.saturating_sub(max_past) || ts > received.saturating_add(MAX_FUTURE_MS) {
+        received
+    } else {
+        ts
+    }
+}
+
+/// Truncates every IP address found in free text (dead letters): IPv4 to /24,
+/// IPv6 to /48, `ip:port` included. Anything that is not an address is kept.
+pub fn scrub_ips(text: &str) -> String {
+    let is_ip_char = |c: char| c.is_ascii_hexdigit() || c == '.' || c == ':';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_ip_char) {
+        out.push_str(&rest[..start]);
+        let run_len = rest[start..].find(|c: char| !is_ip_char(c)).unwrap_or(rest.len() - start);
+        let run = &rest[start..start + run_len];
+        if run.contains(['.', ':']) {
+            match run.parse::<IpAddr>() {
+                Ok(ip) => out.push_str(&truncate(ip).to_string()),
+                // `1.2.3.4:8080` and other glued forms: truncate each IPv4 piece.
+                Err(_) => {
+                    let pieces: Vec<String> = run
+                        .split(':')
+                        .map(|piece| piece.parse::<std::net::Ipv4Addr>().map(|v4| truncate(IpAddr::V4(v4)).to_string()).unwrap_or_else(|_| piece.to_owned()))
+                        .collect();
+                    out.push_str(&pieces.join(":"));
+                }
+            }
+        } else {
+            out.push_str(run);
+        }
+        rest = &rest[start + run_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn secs(ms: i64) -> u32 {
     (ms.max(0) / 1000).min(u32::MAX as i64) as u32
 }
@@ -48,6 +96,7 @@ pub fn first_click(vs: &VisitSource) -> (String, String) {
 pub fn event_row(msg: &EventMessage, account: &Account, geo: &dyn GeoLookup) -> EventRow {
     let loc = locate(&msg.received.ip, msg.consent, account.ip_policy, geo);
     let e = &msg.event;
+    let ts = plausible_ms(e.ts, msg.received.received_at, MAX_EVENT_SKEW_MS);
     let referrer = e.referrer.clone().unwrap_or_default();
     // None: a same-site referrer, which continues the session's source.
     let visit = classify(&e.url, &referrer);
@@ -57,8 +106,8 @@ pub fn event_row(msg: &EventMessage, account: &Account, geo: &dyn GeoLookup) -> 
         account_id: msg.account.clone(),
         event_id: e.id.clone(),
         event_type: e.kind.clone(),
-        ts: secs(e.ts),
-        ts_ms: e.ts.max(0) as u64,
+        ts: secs(ts),
+        ts_ms: ts.max(0) as u64,
         received_at: secs(msg.received.received_at),
         visitor_id: msg.visitor_id.clone().unwrap_or_default(),
         session_id: msg.session_id.clone().unwrap_or_default(),
@@ -175,6 +224,29 @@ mod tests {
         assert_eq!(locate("8.8.8.8", Consent::Pending, IpPolicy::EuAndOptedOut, &FixedGeo("US")).ip, "8.8.8.0");
         assert_eq!(locate("8.8.8.8", Consent::Denied, IpPolicy::EuAndOptedOut, &NoGeo).ip, "8.8.8.0");
         assert_eq!(locate("2001:db8:1:2::5", Consent::Granted, IpPolicy::Always, &FixedGeo("US")).ip, "2001:db8:1::");
+    }
+
+    #[test]
+    fn dead_letters_keep_no_whole_ip() {
+        let raw = r#"{"account":"x","ip":"81.2.69.142","via":"5.9.10.11:8080","v6":"2a01:4f8:1:2::5","mapped":"::ffff:89.160.20.7","ua":"Chrome/131.0.6778.86 Safari/537.36","t":1764374400000}"#;
+        let clean = scrub_ips(raw);
+        for whole in ["81.2.69.142", "5.9.10.11", "2a01:4f8:1:2::5", "89.160.20.7"] {
+            assert!(!clean.contains(whole), "{whole} left in {clean}");
+        }
+        assert!(clean.contains(r#""ip":"81.2.69.0""#), "{clean}");
+        assert!(clean.contains(r#""via":"5.9.10.0:8080""#), "{clean}");
+        assert!(clean.contains("2a01:4f8:1::"), "{clean}");
+        assert!(clean.contains("Chrome/131.0.6778.86 Safari/537.36") && clean.contains("1764374400000"), "non-addresses kept: {clean}");
+        assert_eq!(scrub_ips("not json at all: deadbeef"), "not json at all: deadbeef");
+    }
+
+    #[test]
+    fn implausible_timestamps_fall_back_to_the_collectors_clock() {
+        let received = 1_764_374_400_000;
+        assert_eq!(plausible_ms(received - 3_600_000, received, MAX_EVENT_SKEW_MS), received - 3_600_000);
+        assert_eq!(plausible_ms(0, received, MAX_EVENT_SKEW_MS), received);
+        assert_eq!(plausible_ms(received + 400 * 86_400_000, received, MAX_EVENT_SKEW_MS), received);
+        assert_eq!(plausible_ms(received - 200 * 86_400_000, received, MAX_CALL_AGE_MS), received - 200 * 86_400_000);
     }
 
     #[test]

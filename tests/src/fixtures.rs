@@ -97,6 +97,10 @@ pub const GEO_NETWORKS: &[(&str, &str, bool, &str, &str, f64, f64)] = &[
     ("203.0.113.0/24", "US", false, "Austin", "Texas", 30.27, -97.74),
     ("2a01:4f8::/32", "DE", true, "Nuremberg", "Bavaria", 49.45, 11.07),
     ("2001:4860::/32", "US", false, "Mountain View", "California", 37.39, -122.08),
+    // Networks smaller than the truncation prefix: only the full address finds
+    // them, so a stored country proves the lookup ran before truncation.
+    ("198.51.100.77/32", "FR", true, "Paris", "Île-de-France", 48.86, 2.35),
+    ("2a02:8070:aaaa:bbbb::/64", "NL", true, "Amsterdam", "North Holland", 52.37, 4.9),
 ];
 
 fn v6_path(net: &str) -> IpAddrWithMask {
@@ -130,6 +134,15 @@ pub fn maxmind_city_mmdb() -> Vec<u8> {
     db.write_to(Vec::new()).expect("mmdb writes")
 }
 
+#[derive(serde::Serialize)]
+struct DbIpRecord {
+    country_code: &'static str,
+    state1: &'static str,
+    city: &'static str,
+    latitude: f32,
+    longitude: f32,
+}
+
 /// DB-IP City Lite layout: flat records, separate IPv4 and IPv6 files.
 pub fn dbip_city_mmdb() -> (Vec<u8>, Vec<u8>) {
     let build = |v6: bool| {
@@ -142,7 +155,8 @@ pub fn dbip_city_mmdb() -> (Vec<u8>, Vec<u8>) {
             if net.contains(':') != v6 {
                 continue;
             }
-            let record = json!({"country_code": country, "state1": region, "city": city, "latitude": *lat as f32, "longitude": *lon as f32});
+            // Coordinates as 32-bit floats, like DB-IP's own files (json! would write doubles).
+            let record = DbIpRecord { country_code: country, state1: region, city, latitude: *lat as f32, longitude: *lon as f32 };
             let data = db.insert_value(record).expect("record serialises");
             db.insert_node(IpAddrWithMask::from_str(net).expect("cidr"), data);
         }

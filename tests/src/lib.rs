@@ -5,6 +5,7 @@
 //! a missing service is a failed test.
 
 pub mod browser;
+pub mod enrich;
 pub mod fixtures;
 pub mod ingest_support;
 pub mod services;
