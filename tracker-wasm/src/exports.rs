@@ -17,13 +17,13 @@
 use crate::consent::{self, Consent, Signals};
 use crate::{dni, phone, pii};
 
-/// A string argument rp.js wrote at `ptr`; "" if it is not UTF-8.
+/// A string argument rp.js wrote at `ptr`.
 fn text<'a>(ptr: *const u8, len: usize) -> &'a str {
-    // SAFETY: rp.js passes a block it obtained from `arg` (or, for an empty
-    // string, a non-null pointer) and filled with `len` bytes; it lives
-    // until the next `reset`, after this call has returned.
-    let bytes = unsafe { core::slice::from_raw_parts(ptr, len) };
-    core::str::from_utf8(bytes).unwrap_or_default()
+    // SAFETY: rp.js passes a block it obtained from `arg` and filled with the
+    // `len` bytes `TextEncoder.encode` gave it, which are always UTF-8 (lone
+    // surrogates become U+FFFD); the block lives until the next `reset`,
+    // after this call has returned. Validating again would cost 0.7 KB.
+    unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(ptr, len)) }
 }
 
 /// Hands a string to rp.js: it stays in the arena until the next `reset`.

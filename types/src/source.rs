@@ -101,62 +101,42 @@ impl VisitSource {
     }
 }
 
-const SEARCH_ENGINES: &[(&str, &str)] = &[
-    ("google.", "google"),
-    ("bing.com", "bing"),
-    ("search.yahoo.", "yahoo"),
-    ("yahoo.", "yahoo"),
-    ("duckduckgo.com", "duckduckgo"),
-    ("baidu.com", "baidu"),
-    ("yandex.", "yandex"),
-    ("ecosia.org", "ecosia"),
-    ("search.brave.com", "brave"),
-    ("qwant.com", "qwant"),
-    ("startpage.com", "startpage"),
-    ("naver.com", "naver"),
-    ("seznam.cz", "seznam"),
-];
+// The tables are space-separated strings rather than arrays of `&str`: in
+// the browser tracker an array costs 8 bytes of pointer and length per
+// entry, more than the names themselves. `pattern=name` entries map a host
+// pattern (see `host_matches`) to a source name.
 
-const SOCIAL_NETWORKS: &[(&str, &str)] = &[
-    ("facebook.com", "facebook"),
-    ("fb.com", "facebook"),
-    ("m.facebook.com", "facebook"),
-    ("l.facebook.com", "facebook"),
-    ("lm.facebook.com", "facebook"),
-    ("instagram.com", "instagram"),
-    ("l.instagram.com", "instagram"),
-    ("t.co", "twitter"),
-    ("twitter.com", "twitter"),
-    ("x.com", "twitter"),
-    ("linkedin.com", "linkedin"),
-    ("lnkd.in", "linkedin"),
-    ("pinterest.com", "pinterest"),
-    ("reddit.com", "reddit"),
-    ("old.reddit.com", "reddit"),
-    ("tiktok.com", "tiktok"),
-    ("youtube.com", "youtube"),
-    ("m.youtube.com", "youtube"),
-    ("threads.net", "threads"),
-    ("bsky.app", "bluesky"),
-    ("snapchat.com", "snapchat"),
-    ("quora.com", "quora"),
-    ("nextdoor.com", "nextdoor"),
-    ("yelp.com", "yelp"),
-];
+const SEARCH_ENGINES: &str = "google.=google bing.com=bing search.yahoo.=yahoo yahoo.=yahoo duckduckgo.com=duckduckgo \
+    baidu.com=baidu yandex.=yandex ecosia.org=ecosia search.brave.com=brave qwant.com=qwant \
+    startpage.com=startpage naver.com=naver seznam.cz=seznam";
 
-const SOCIAL_SOURCES: &[&str] = &[
-    "facebook", "fb", "instagram", "ig", "twitter", "x", "linkedin", "pinterest", "reddit", "tiktok",
-    "youtube", "threads", "snapchat", "meta", "quora", "nextdoor", "bluesky",
-];
+const SOCIAL_NETWORKS: &str = "facebook.com=facebook fb.com=facebook m.facebook.com=facebook l.facebook.com=facebook \
+    lm.facebook.com=facebook instagram.com=instagram l.instagram.com=instagram t.co=twitter twitter.com=twitter \
+    x.com=twitter linkedin.com=linkedin lnkd.in=linkedin pinterest.com=pinterest reddit.com=reddit \
+    old.reddit.com=reddit tiktok.com=tiktok youtube.com=youtube m.youtube.com=youtube threads.net=threads \
+    bsky.app=bluesky snapchat.com=snapchat quora.com=quora nextdoor.com=nextdoor yelp.com=yelp";
 
-const WEBMAIL_HOSTS: &[&str] = &["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me"];
+const SOCIAL_SOURCES: &str = "facebook fb instagram ig twitter x linkedin pinterest reddit tiktok \
+    youtube threads snapchat meta quora nextdoor bluesky";
+
+const WEBMAIL_HOSTS: &str = "mail.google.com outlook.live.com outlook.office.com mail.yahoo.com mail.proton.me";
+
+/// Whether `word` is an entry of the space-separated `table`.
+fn listed(table: &str, word: &str) -> bool {
+    table.split(' ').any(|entry| entry == word)
+}
+
+/// The name of the first `pattern=name` entry of `table` whose pattern `host` matches.
+fn lookup(table: &'static str, host: &str) -> Option<&'static str> {
+    table.split(' ').find_map(|entry| entry.split_once('=').filter(|(pat, _)| host_matches(host, pat)).map(|(_, name)| name))
+}
 
 fn search_engine(host: &str) -> Option<&'static str> {
-    SEARCH_ENGINES.iter().find(|(pat, _)| host_matches(host, pat)).map(|(_, name)| *name)
+    lookup(SEARCH_ENGINES, host)
 }
 
 fn social_network(host: &str) -> Option<&'static str> {
-    SOCIAL_NETWORKS.iter().find(|(pat, _)| host_matches(host, pat)).map(|(_, name)| *name)
+    lookup(SOCIAL_NETWORKS, host)
 }
 
 /// `pat` ending in '.' matches any TLD (`google.` ↔ `google.co.uk`); otherwise
@@ -166,17 +146,17 @@ fn host_matches(host: &str, pat: &str) -> bool {
         // `pat` at the start of the host or right after a dot (a byte scan, no substring searcher).
         let bytes = host.as_bytes();
         let label_start = (0..bytes.len()).any(|i| (i == 0 || bytes[i - 1] == b'.') && bytes[i..].starts_with(pat.as_bytes()));
-        return label_start && !WEBMAIL_HOSTS.contains(&host);
+        return label_start && !listed(WEBMAIL_HOSTS, host);
     }
     host == pat || (host.ends_with(pat) && host.as_bytes().get(host.len() - pat.len() - 1) == Some(&b'.'))
 }
 
-const PAID_SEARCH_MEDIA: &[&str] = &["cpc", "ppc", "paidsearch", "paid_search", "paid-search", "sem", "search_ads"];
-const PAID_SOCIAL_MEDIA: &[&str] = &["paid_social", "paidsocial", "paid-social", "social_paid", "social-paid"];
-const SOCIAL_MEDIA: &[&str] = &["social", "social-network", "social_network", "social-media", "social_media", "sm", "organic_social"];
-const EMAIL_MEDIA: &[&str] = &["email", "e-mail", "e_mail", "newsletter", "mail"];
-const DISPLAY_MEDIA: &[&str] = &["display", "banner", "cpm", "programmatic", "interstitial", "expandable"];
-const AFFILIATE_MEDIA: &[&str] = &["affiliate", "affiliates", "partner"];
+const PAID_SEARCH_MEDIA: &str = "cpc ppc paidsearch paid_search paid-search sem search_ads";
+const PAID_SOCIAL_MEDIA: &str = "paid_social paidsocial paid-social social_paid social-paid";
+const SOCIAL_MEDIA: &str = "social social-network social_network social-media social_media sm organic_social";
+const EMAIL_MEDIA: &str = "email e-mail e_mail newsletter mail";
+const DISPLAY_MEDIA: &str = "display banner cpm programmatic interstitial expandable";
+const AFFILIATE_MEDIA: &str = "affiliate affiliates partner";
 
 /// Classifies a visit from its landing URL and referrer (either may be empty).
 /// `site_host` is the page's own host; a referrer from the same site with no
@@ -239,7 +219,7 @@ pub fn classify(landing_url: &str, referrer: &str) -> Option<VisitSource> {
         (engine.to_owned(), "organic", Channel::OrganicSearch)
     } else if let Some(network) = social_network(&referrer_host) {
         (network.to_owned(), "social", Channel::OrganicSocial)
-    } else if WEBMAIL_HOSTS.contains(&referrer_host.as_str()) {
+    } else if listed(WEBMAIL_HOSTS, &referrer_host) {
         (referrer_host.clone(), "email", Channel::Email)
     } else {
         (referrer_host.clone(), "referral", Channel::Referral)
@@ -279,26 +259,26 @@ fn fill_from_click_ids(vs: &mut VisitSource) {
 
 fn campaign_channel(vs: &VisitSource) -> Channel {
     let medium = vs.medium.as_str();
-    let social_source = SOCIAL_SOURCES.contains(&vs.source.as_str()) || social_network(&vs.source).is_some();
+    let social_source = listed(SOCIAL_SOURCES, &vs.source) || social_network(&vs.source).is_some();
     let paid_click = ["gclid", "gbraid", "wbraid", "msclkid"].iter().any(|p| vs.click_id(p).is_some());
     let paid_social_click = vs.click_id("ttclid").is_some() || vs.click_id("li_fat_id").is_some();
 
-    if PAID_SOCIAL_MEDIA.contains(&medium) || paid_social_click {
+    if listed(PAID_SOCIAL_MEDIA, medium) || paid_social_click {
         return Channel::PaidSocial;
     }
-    if PAID_SEARCH_MEDIA.contains(&medium) || paid_click || medium == "paid" {
+    if listed(PAID_SEARCH_MEDIA, medium) || paid_click || medium == "paid" {
         return if social_source { Channel::PaidSocial } else { Channel::PaidSearch };
     }
-    if SOCIAL_MEDIA.contains(&medium) || (medium.is_empty() && social_source) {
+    if listed(SOCIAL_MEDIA, medium) || (medium.is_empty() && social_source) {
         return Channel::OrganicSocial;
     }
-    if EMAIL_MEDIA.contains(&medium) {
+    if listed(EMAIL_MEDIA, medium) {
         return Channel::Email;
     }
-    if DISPLAY_MEDIA.contains(&medium) {
+    if listed(DISPLAY_MEDIA, medium) {
         return Channel::Display;
     }
-    if AFFILIATE_MEDIA.contains(&medium) {
+    if listed(AFFILIATE_MEDIA, medium) {
         return Channel::Affiliate;
     }
     if medium == "organic" {
@@ -307,7 +287,8 @@ fn campaign_channel(vs: &VisitSource) -> Channel {
     if medium == "referral" {
         return Channel::Referral;
     }
-    if medium.is_empty() && (search_engine(&vs.source).is_some() || SEARCH_ENGINES.iter().any(|(_, name)| *name == vs.source)) {
+    let engine_name = |entry: &str| entry.split_once('=').is_some_and(|(_, name)| name == vs.source);
+    if medium.is_empty() && (search_engine(&vs.source).is_some() || SEARCH_ENGINES.split(' ').any(engine_name)) {
         return Channel::OrganicSearch;
     }
     Channel::Other

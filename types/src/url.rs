@@ -11,26 +11,36 @@ pub struct UrlParts<'a> {
 }
 
 /// Splits `url`; `None` when it is not an absolute URL with a host.
+///
+/// Byte scans instead of `str` patterns: every pattern searcher is inlined
+/// into the browser tracker, where this function is most of rp.wasm's URL code.
 pub fn split(url: &str) -> Option<UrlParts<'_>> {
-    // A byte scan rather than `split_once("://")`: a substring pattern pulls
-    // the Two-Way searcher (~1 KB) into the browser tracker.
     let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://")?;
     let rest = &url[scheme_end + 3..];
-    let end_of_authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end_of_authority = until(rest, b"/?#");
     let authority = &rest[..end_of_authority];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = &authority[authority.bytes().rposition(|b| b == b'@').map_or(0, |at| at + 1)..];
     let host = if host_port.starts_with('[') {
-        host_port.split_once(']').map_or(host_port, |(h, _)| &h[1..])
+        // `[::1]:8080` → `::1`; an unclosed bracket is kept as written.
+        let close = until(host_port, b"]");
+        if close < host_port.len() { &host_port[1..close] } else { host_port }
     } else {
-        host_port.split(':').next().unwrap_or("")
+        &host_port[..until(host_port, b":")]
     };
     if host.is_empty() {
         return None;
     }
     let after = &rest[end_of_authority..];
-    let before_fragment = after.split('#').next().unwrap_or("");
-    let (path, query) = before_fragment.split_once('?').unwrap_or((before_fragment, ""));
+    let before_fragment = &after[..until(after, b"#")];
+    let query_start = until(before_fragment, b"?");
+    let path = &before_fragment[..query_start];
+    let query = before_fragment.get(query_start + 1..).unwrap_or("");
     Some(UrlParts { host, path: if path.is_empty() { "/" } else { path }, query })
+}
+
+/// The index of the first byte of `s` that is one of `stops`, else `s.len()`.
+fn until(s: &str, stops: &[u8]) -> usize {
+    s.bytes().position(|b| stops.contains(&b)).unwrap_or(s.len())
 }
 
 /// Lower-cased host without a leading `www.`.
