@@ -226,6 +226,7 @@ async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<S
 async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
+    params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
     let sessions = timed(&state, state.reports.journey_sessions(&account, &visitor)).await?;
     let pages = timed(&state, state.reports.journey_pages(&account, &visitor)).await?;
@@ -242,6 +243,7 @@ async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(Str
 async fn export(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
+    params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
     let export = timed(&state, state.reports.export(&account, &visitor)).await?;
     Ok(HttpResponse::Ok()
@@ -253,6 +255,7 @@ async fn export(state: web::Data<State>, req: HttpRequest, path: web::Path<(Stri
 async fn erase(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
+    params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
     timed(&state, state.reports.erase(&account, &visitor)).await?;
     let status_url = format!("/v1/accounts/{account}/visitors/{visitor}/erasure");
@@ -262,6 +265,7 @@ async fn erase(state: web::Data<State>, req: HttpRequest, path: web::Path<(Strin
 async fn erasure_status(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (account, visitor) = path.into_inner();
     authorize(&state, &req, &account)?;
+    params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
     let (remaining, mutations) = timed(&state, state.reports.erasure_status(&account, &visitor)).await?;
     let done = remaining == 0 && mutations == 0;
@@ -276,6 +280,7 @@ async fn agency_accounts(state: web::Data<State>, req: HttpRequest, path: web::P
         Principal::Agency(id) if id == agency => {}
         _ => return Err(ApiError::NotFound),
     }
+    params::parse_query(req.query_string(), &[])?;
     let list: Vec<Value> = accounts.accounts_of_agency(&agency).iter().map(|a| json!({"id": a.id, "timezone": a.timezone, "retention_days": a.retention_days})).collect();
     Ok(HttpResponse::Ok().json(json!({"agency": agency, "accounts": list})))
 }

@@ -77,6 +77,10 @@ pub fn range(q: &Query, now_ms: i64) -> Result<(i64, i64), ParamError> {
 pub fn range_with_default(q: &Query, now_ms: i64, default_span_ms: i64) -> Result<(i64, i64), ParamError> {
     let to = q.get("to").map(|v| parse_time("to", v)).transpose()?.unwrap_or(now_ms);
     let from = q.get("from").map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - default_span_ms);
+    if from < 0 {
+        // Only a defaulted from can be negative: `to` is within the default span of 1970.
+        return Err(ParamError::new("to", "to is too early: the default from (to minus the default span) is before 1970"));
+    }
     if to > MAX_TIME_MS {
         return Err(ParamError::new("to", "to is after 2105"));
     }
