@@ -18,12 +18,59 @@ pub const NOT_SET: &str = "(not set)";
 /// Key of calls credited to no session or source (the site's own number, unknown numbers).
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
-/// An account's events in [from, to) ms. The `ts` (seconds) bounds repeat the
-/// range on the partition and sort key column so whole months and days are skipped.
-const EVENTS_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?";
+/// An account's calls in [from, to) ms. The `started_at` (seconds) bounds repeat
+/// the range on the partition column so whole months are skipped.
 const CALLS_IN_RANGE: &str = "account_id = ? AND started_at >= toDateTime(?) AND started_at <= toDateTime(?) AND started_ms >= ? AND started_ms < ?";
 
-/// Binds the five values of `EVENTS_IN_RANGE` / `CALLS_IN_RANGE`.
+/// The aggregate states of event_stats (0004/0005 migrations), computed from
+/// events the same way, so the two can be merged in one query.
+pub const SESSIONS_STATE: &str = "uniqIfState(if(session_id != '', session_id, page_id), channel != '')";
+pub const VISITORS_STATE: &str = "uniqIfState(visitor_id, channel != '' AND visitor_id != '')";
+pub const PAGEVIEWS_STATE: &str = "uniqIfState(event_id, event_type = 'pageview')";
+
+/// Whole UTC hours of a range.
+const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)";
+/// The partial hours at either end of a range.
+const EDGES_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ((ts_ms >= ? AND ts_ms < ?) OR (ts_ms >= ? AND ts_ms < ?))";
+
+/// A report range cut into the whole hours event_stats answers and the ragged
+/// ends only events can. uniq states are sets, so an overlap would not count twice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    pub stats: (u32, u32),
+    pub head: (u64, u64),
+    pub tail: (u64, u64),
+}
+
+impl Split {
+    pub fn new(from: i64, to: i64) -> Split {
+        let (from, to) = (from.max(0) as u64, to.max(0) as u64);
+        let first_hour = from.div_ceil(3_600_000) * 3_600_000;
+        let last_hour = to / 3_600_000 * 3_600_000;
+        if first_hour >= last_hour {
+            return Split { stats: (0, 0), head: (from, to), tail: (to, to) };
+        }
+        Split { stats: ((first_hour / 1000) as u32, (last_hour / 1000) as u32), head: (from, first_hour), tail: (last_hour, to) }
+    }
+
+    /// Everything from events (no whole hours from event_stats).
+    pub fn events_only(from: i64, to: i64) -> Split {
+        let (from, to) = (from.max(0) as u64, to.max(0) as u64);
+        Split { stats: (0, 0), head: (from, to), tail: (to, to) }
+    }
+
+    fn bind_stats(&self, q: clickhouse::query::Query, account: &str) -> clickhouse::query::Query {
+        q.bind(account).bind(self.stats.0).bind(self.stats.1)
+    }
+
+    fn bind_edges(&self, q: clickhouse::query::Query, account: &str) -> clickhouse::query::Query {
+        let lo = (self.head.0 / 1000) as u32;
+        let hi = (self.tail.1.div_ceil(1000)).min(u32::MAX as u64) as u32;
+        q.bind(account).bind(lo).bind(hi).bind(self.head.0).bind(self.head.1).bind(self.tail.0).bind(self.tail.1)
+    }
+}
+
+/// Binds the five values of `CALLS_IN_RANGE`.
 fn bind_range(q: clickhouse::query::Query, account: &str, from: i64, to: i64) -> clickhouse::query::Query {
     let from_s = (from.max(0) / 1000) as u32;
     let to_s = ((to.max(0) + 999) / 1000).min(u32::MAX as i64) as u32;
@@ -133,13 +180,17 @@ impl Reports {
     pub async fn attribution(&self, account: &str, from: i64, to: i64, dimension: &str, model: &str, include_bots: bool) -> Result<Vec<AttributionRow>, ReportError> {
         let (ev_col, last_col, first_col, linear_col) = dimension_columns(dimension);
         let bots = if include_bots { "" } else { " AND is_bot = 0" };
+        let stats_col = if dimension == "landing_page" { "landing_page" } else { ev_col };
         let sessions_sql = format!(
-            "SELECT if(key = '', '{NOT_SET}', key) AS key, count() AS sessions, uniqExactIf(visitor, visitor != '') AS visitors FROM ( \
-               SELECT if(session_id != '', session_id, page_id) AS sid, any(visitor_id) AS visitor, argMin({ev_col}, ts_ms) AS key \
-               FROM events WHERE {EVENTS_IN_RANGE} AND channel != ''{bots} GROUP BY sid \
+            "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqIfMerge(s) AS sessions, uniqIfMerge(v) AS visitors FROM ( \
+               SELECT {stats_col} AS key, sessions AS s, visitors AS v FROM event_stats WHERE {STATS_IN_RANGE} AND channel != ''{bots} \
+               UNION ALL \
+               SELECT {ev_col} AS key, {SESSIONS_STATE} AS s, {VISITORS_STATE} AS v \
+               FROM events WHERE {EDGES_IN_RANGE} AND channel != ''{bots} GROUP BY key \
              ) GROUP BY key"
         );
-        let sessions = bind_range(self.reader.query(&sessions_sql), account, from, to).fetch_all::<KeyCount>().await?;
+        let split = Split::new(from, to);
+        let sessions = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account), account).fetch_all::<KeyCount>().await?;
         let calls_sql = match model {
             "first_touch" => format!(
                 "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
@@ -181,22 +232,9 @@ impl Reports {
     /// Points for every bucket in [from, to), zero-filled. Buckets are hours or
     /// days of the zone `tz` (an IANA name, bound as a value): DST days are 23
     /// or 25 hours long, and zones with half-hour offsets get their own hours.
-    /// A session counts once, in the bucket where it landed (as in attribution).
+    /// Sessions count in the bucket where they landed (as in attribution).
     pub async fn timeseries(&self, account: &str, from: i64, to: i64, interval: &str, metric: &str, include_bots: bool, tz: &str) -> Result<Vec<Point>, ReportError> {
         let bucket = if interval == "hour" { "toStartOfHour" } else { "toStartOfDay" };
-        let bots = if include_bots { "" } else { " AND is_bot = 0" };
-        let sql = match metric {
-            "calls" => format!("SELECT toUInt32({bucket}(started_at, ?)) AS t, uniqExact(call_id) AS value FROM calls WHERE {CALLS_IN_RANGE} GROUP BY t"),
-            "sessions" => format!(
-                "SELECT toUInt32({bucket}(toDateTime(intDiv(started, 1000)), ?)) AS t, count() AS value FROM ( \
-                   SELECT if(session_id != '', session_id, page_id) AS sid, min(ts_ms) AS started \
-                   FROM events WHERE {EVENTS_IN_RANGE} AND channel != ''{bots} GROUP BY sid \
-                 ) GROUP BY t"
-            ),
-            _ => format!("SELECT toUInt32({bucket}(ts, ?)) AS t, uniqExact(event_id) AS value FROM events WHERE {EVENTS_IN_RANGE} AND event_type = 'pageview'{bots} GROUP BY t"),
-        };
-        let found = bind_range(self.reader.query(&sql).bind(tz), account, from, to).fetch_all::<Bucket>().await?;
-        let found: BTreeMap<u32, u64> = found.into_iter().map(|b| (b.t, b.value)).collect();
         // Every bucket the range touches: one tick per hour always lands in each
         // local hour and day, whatever the zone's offset or DST.
         let from_s = from.max(0) / 1000;
@@ -214,6 +252,35 @@ impl Reports {
             .bind(((to.max(0) + 999) / 1000) as u64)
             .fetch_all::<BucketStart>()
             .await?;
+        // UTC hours of event_stats fit inside local hours and days unless the zone's
+        // offset is not whole hours (India, Nepal, …): then read the events alone.
+        let whole_hours = buckets.iter().all(|b| b.t % 3600 == 0);
+        let split = if whole_hours { Split::new(from, to) } else { Split::events_only(from, to) };
+        let bots = if include_bots { "" } else { " AND is_bot = 0" };
+        let found = match metric {
+            "calls" => {
+                let sql = format!("SELECT toUInt32({bucket}(started_at, ?)) AS t, uniqExact(call_id) AS value FROM calls WHERE {CALLS_IN_RANGE} GROUP BY t");
+                bind_range(self.reader.query(&sql).bind(tz), account, from, to).fetch_all::<Bucket>().await?
+            }
+            _ => {
+                // (stats column, the same state from events, which events can hold it, which stats rows)
+                let (state_col, state_expr, filter, stats_filter) = if metric == "sessions" {
+                    ("sessions", SESSIONS_STATE, " AND channel != ''", " AND channel != ''")
+                } else {
+                    ("pageviews", PAGEVIEWS_STATE, " AND event_type = 'pageview'", "")
+                };
+                let sql = format!(
+                    "SELECT toUInt32({bucket}(hour, ?)) AS t, uniqIfMerge(x) AS value FROM ( \
+                       SELECT hour, {state_col} AS x FROM event_stats WHERE {STATS_IN_RANGE}{stats_filter}{bots} \
+                       UNION ALL \
+                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events WHERE {EDGES_IN_RANGE}{filter}{bots} GROUP BY hour \
+                     ) GROUP BY t"
+                );
+                let edge_bucket = if whole_hours { sql } else { sql.replace("toStartOfHour(ts) AS hour", "ts AS hour").replace("GROUP BY hour", "GROUP BY ts") };
+                split.bind_edges(split.bind_stats(self.reader.query(&edge_bucket).bind(tz), account), account).fetch_all::<Bucket>().await?
+            }
+        };
+        let found: BTreeMap<u32, u64> = found.into_iter().map(|b| (b.t, b.value)).collect();
         Ok(buckets
             .into_iter()
             .map(|b| Point { t: local_rfc3339(b.t, &b.local), t_ms: b.t as i64 * 1000, value: found.get(&b.t).copied().unwrap_or(0) })
@@ -335,6 +402,33 @@ impl Reports {
         // Never empty (an empty array literal has no element type on old servers),
         // and "!" can never be a session id.
         sessions.push("!".to_owned());
+        // event_stats holds hashes of the visitor's ids in the hours they were
+        // active: drop those hours' rows and rebuild them from the other visitors'
+        // events. The rebuild is inserted after the DELETE is submitted, and a
+        // mutation only touches parts older than itself, so the rebuild stays;
+        // events arriving meanwhile are in both, and uniq states are sets.
+        let mut hours: Vec<u32> = self
+            .writer
+            .query("SELECT DISTINCT toUInt32(toStartOfHour(ts)) FROM events WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))")
+            .bind(account)
+            .bind(visitor)
+            .bind(&sessions)
+            .fetch_all::<u32>()
+            .await?;
+        hours.push(0);
+        // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
+        self.writer.query("ALTER TABLE event_stats DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''").bind(account).bind(&hours).bind(visitor).execute().await?;
+        self.writer
+            .query(&format!(
+                "INSERT INTO event_stats SELECT {STATS_SELECT} FROM events \
+                 WHERE account_id = ? AND has(?, toUInt32(toStartOfHour(ts))) AND NOT (visitor_id = ? OR has(?, session_id)) {STATS_GROUP_BY}"
+            ))
+            .bind(account)
+            .bind(&hours)
+            .bind(visitor)
+            .bind(&sessions)
+            .execute()
+            .await?;
         self.writer
             .query(
                 "ALTER TABLE calls UPDATE visitor_id = '', session_id = '', ip = '', from_number = '', caller_name = '', caller_city = '', \
@@ -388,6 +482,14 @@ impl Reports {
     }
 }
 
+/// The select list and grouping of the event_stats_mv materialized view
+/// (migration 0005), for rebuilding hours after an erasure. A unit test keeps
+/// them equal to the migration.
+pub const STATS_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_bot, channel, source, medium, campaign, if(channel != '', path, '') AS landing_page, referrer_host, \
+    uniqIfState(if(session_id != '', session_id, page_id), channel != '') AS sessions, uniqIfState(visitor_id, channel != '' AND visitor_id != '') AS visitors, \
+    uniqIfState(event_id, event_type = 'pageview') AS pageviews";
+pub const STATS_GROUP_BY: &str = "GROUP BY account_id, hour, is_bot, channel, source, medium, campaign, landing_page, referrer_host";
+
 /// Tables whose rows about a visitor are deleted outright (calls are anonymised instead).
 pub const ERASE_TABLES: &[&str] = &["events", "assignments"];
 
@@ -396,4 +498,43 @@ pub struct Export {
     pub events: Vec<EventRow>,
     pub calls: Vec<CallRow>,
     pub assignments: Vec<AssignmentRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn squash(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ").replace("( ", "(").replace(" )", ")")
+    }
+
+    #[test]
+    fn the_stats_rebuild_computes_what_the_materialized_view_does() {
+        let migration: String = include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        let view = squash(&migration);
+        assert!(view.contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "{view}");
+        for state in [SESSIONS_STATE, VISITORS_STATE, PAGEVIEWS_STATE] {
+            assert!(view.contains(state), "{state}");
+        }
+    }
+
+    #[test]
+    fn ranges_split_into_whole_hours_and_ragged_ends() {
+        let h: u64 = 3_600_000;
+        let i = |v: u64| v as i64;
+        let s = Split::new(i(10 * h + 5), i(13 * h + 7));
+        assert_eq!(s, Split { stats: ((11 * h / 1000) as u32, (13 * h / 1000) as u32), head: (10 * h + 5, 11 * h), tail: (13 * h, 13 * h + 7) });
+        let aligned = Split::new(i(10 * h), i(12 * h));
+        assert_eq!((aligned.head.0, aligned.head.1, aligned.tail.0, aligned.tail.1), (10 * h, 10 * h, 12 * h, 12 * h));
+        let inside = Split::new(i(10 * h + 5), i(10 * h + 9));
+        assert_eq!((inside.stats, inside.head), ((0, 0), (10 * h + 5, 10 * h + 9)));
+    }
+
+    #[test]
+    fn local_times_carry_the_zone_offset() {
+        assert_eq!(local_rfc3339(1_774_738_800, "2026-03-29 00:00:00"), "2026-03-29T00:00:00+01:00");
+        assert_eq!(local_rfc3339(1_774_744_200, "2026-03-29 06:00:00"), "2026-03-29T06:00:00+05:30");
+        assert_eq!(local_rfc3339(1_774_742_400, "2026-03-29 00:00:00"), "2026-03-29T00:00:00Z");
+        assert_eq!(local_rfc3339(1_774_764_000, "2026-03-28 20:00:00"), "2026-03-28T20:00:00-10:00");
+    }
 }

@@ -13,6 +13,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_events", include_str!("../../infra/clickhouse/migrations/0001_events.sql")),
     ("0002_calls", include_str!("../../infra/clickhouse/migrations/0002_calls.sql")),
     ("0003_assignments", include_str!("../../infra/clickhouse/migrations/0003_assignments.sql")),
+    // Owned by dashboard-api: hourly aggregates for its reports (erasure rebuilds them).
+    ("0004_event_stats", include_str!("../../infra/clickhouse/migrations/0004_event_stats.sql")),
+    ("0005_event_stats_mv", include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
