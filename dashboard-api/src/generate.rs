@@ -364,20 +364,21 @@ impl Generator {
                 props: Map::new(),
             });
             page_ids.push(page_id.clone());
+            // Like the tracker, every event of a page carries that page's referrer.
             if !bot && self.chance(0.35) {
                 let mut props = Map::new();
                 props.insert("visible_ms".into(), json!(self.rng.random_range(2_000..180_000)));
-                events.push(Event { id: self.id("e", 22), kind: "engagement".into(), ts: t + 4_000, url: page_url.clone(), referrer: None, title: None, number: None, props });
+                events.push(Event { id: self.id("e", 22), kind: "engagement".into(), ts: t + 4_000, url: page_url.clone(), referrer: Some(page_ref.clone()).filter(|r| !r.is_empty()), title: None, number: None, props });
                 page_ids.push(page_id.clone());
             }
             if !bot && self.chance(0.06) {
-                events.push(Event { id: self.id("e", 22), kind: "call_click".into(), ts: t + 6_000, url: page_url.clone(), referrer: None, title: None, number: Some(number.clone()), props: Map::new() });
+                events.push(Event { id: self.id("e", 22), kind: "call_click".into(), ts: t + 6_000, url: page_url.clone(), referrer: Some(page_ref.clone()).filter(|r| !r.is_empty()), title: None, number: Some(number.clone()), props: Map::new() });
                 page_ids.push(page_id.clone());
             }
             if !bot && self.chance(0.02) {
                 let mut props = Map::new();
                 props.insert("form".into(), json!("quote"));
-                events.push(Event { id: self.id("e", 22), kind: "form_submit".into(), ts: t + 8_000, url: page_url.clone(), referrer: None, title: None, number: None, props });
+                events.push(Event { id: self.id("e", 22), kind: "form_submit".into(), ts: t + 8_000, url: page_url.clone(), referrer: Some(page_ref.clone()).filter(|r| !r.is_empty()), title: None, number: None, props });
                 page_ids.push(page_id.clone());
             }
         }

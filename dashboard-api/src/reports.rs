@@ -31,7 +31,9 @@ pub const PAGEVIEWS_STATE: &str = "uniqIfState(event_id, event_type = 'pageview'
 /// Whole UTC hours of a range.
 const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)";
 /// The partial hours at either end of a range.
-const EDGES_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ((ts_ms >= ? AND ts_ms < ?) OR (ts_ms >= ? AND ts_ms < ?))";
+/// Each end is bounded on `ts` too, so only the days holding the ends are read.
+const EDGES_IN_RANGE: &str = "account_id = ? AND ((ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?) \
+     OR (ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?))";
 
 /// A report range cut into the whole hours event_stats answers and the ragged
 /// ends only events can. uniq states are sets, so an overlap would not count twice.
@@ -64,9 +66,17 @@ impl Split {
     }
 
     fn bind_edges(&self, q: clickhouse::query::Query, account: &str) -> clickhouse::query::Query {
-        let lo = (self.head.0 / 1000) as u32;
-        let hi = (self.tail.1.div_ceil(1000)).min(u32::MAX as u64) as u32;
-        q.bind(account).bind(lo).bind(hi).bind(self.head.0).bind(self.head.1).bind(self.tail.0).bind(self.tail.1)
+        let secs = |ms: u64| (ms / 1000).min(u32::MAX as u64) as u32;
+        let secs_up = |ms: u64| ms.div_ceil(1000).min(u32::MAX as u64) as u32;
+        q.bind(account)
+            .bind(secs(self.head.0))
+            .bind(secs_up(self.head.1))
+            .bind(self.head.0)
+            .bind(self.head.1)
+            .bind(secs(self.tail.0))
+            .bind(secs_up(self.tail.1))
+            .bind(self.tail.0)
+            .bind(self.tail.1)
     }
 }
 
