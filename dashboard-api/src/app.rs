@@ -56,6 +56,11 @@ impl From<AuthError> for ApiError {
 
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
+        // TIMEOUT_EXCEEDED: the server stopped the query at max_execution_time.
+        if e.to_string().contains("Code: 159") {
+            tracing::warn!(error = %e, "report stopped by the database's time limit");
+            return ApiError::Timeout;
+        }
         tracing::error!(error = %e, "report query failed");
         ApiError::Report("the database did not answer; try again".into())
     }
@@ -318,16 +323,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Access log (no credentials, no query values) and request metrics.
+/// Access log (no credentials, no query values) and request metrics, both
+/// keyed by the route template so a hostile path cannot mint new series.
 pub async fn observe(req: ServiceRequest, next: actix_web::middleware::Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<State>>().cloned();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let started = std::time::Instant::now();
     let res = next.call(req).await?;
+    // The account as asked for (authorised or not): shortened, it is client input.
+    let info = res.request().match_info();
+    let account: String = info.get("account").or_else(|| info.get("agency")).unwrap_or("").chars().take(64).collect();
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    tracing::info!(target: "access", %method, %route, status, ms = (elapsed * 1000.0) as u64, "request");
+    tracing::info!(target: "access", %method, %route, account = %account.escape_debug(), status, ms = (elapsed * 1000.0) as u64, "request");
     if let Some(state) = state {
         state.metrics.requests.with_label_values(&[&route, &status.to_string()]).inc();
         state.metrics.seconds.with_label_values(&[&route]).observe(elapsed);

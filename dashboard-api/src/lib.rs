@@ -77,8 +77,9 @@ pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, quer
     // (infra/clickhouse/users.xml). A readonly=1 user refuses every setting:
     // then rely on its profile's limit, and say so.
     let limited = settings.reader.client().with_setting("max_execution_time", query_timeout.as_secs().to_string());
-    let reader = match limited.query("SELECT 1").fetch_one::<u8>().await {
-        Err(e) if e.to_string().contains("readonly mode") => {
+    let probe = tokio::time::timeout(query_timeout, limited.query("SELECT 1").fetch_one::<u8>()).await;
+    let reader = match probe {
+        Ok(Err(e)) if e.to_string().contains("readonly mode") => {
             tracing::warn!(user = %settings.reader.user, "the ClickHouse reader is readonly=1 and cannot set max_execution_time; its profile's limit applies");
             settings.reader.client()
         }
