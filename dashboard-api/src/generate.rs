@@ -672,6 +672,19 @@ pub async fn load_ingest(base: &str, token: &str, mut generator: Generator) -> a
         }
         Ok(())
     };
+    // The collector rate-limits per client: wait as told on 429/503, then send again.
+    async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        for _ in 0..100 {
+            let attempt = req.try_clone().ok_or_else(|| anyhow::anyhow!("request cannot be retried"))?;
+            let resp = attempt.send().await?;
+            if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS && resp.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                return Ok(resp);
+            }
+            let wait = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_millis(wait.clamp(1, 5) * 1000)).await;
+        }
+        anyhow::bail!("the collector kept refusing (429/503)")
+    }
     let mut post_call = |call: &CallRow, to: &str, started_ms: i64| {
         sent.calls += 1;
         json!({"call_id": call.call_id, "to": to, "from": call.from_number, "started_at": ringpath_types::time::format_rfc3339_ms(started_ms),
@@ -688,20 +701,21 @@ pub async fn load_ingest(base: &str, token: &str, mut generator: Generator) -> a
             }
             sent.events += batch["events"].as_array().map_or(0, |a| a.len() as u64);
             sent.batches += 1;
-            let resp = http.post(format!("{base}/v1/collect")).header("User-Agent", ua).header("X-Forwarded-For", ip).json(&batch).send().await?;
+            let resp = send(http.post(format!("{base}/v1/collect")).header("User-Agent", ua).header("X-Forwarded-For", ip).json(&batch)).await?;
             check("/v1/collect", resp)?;
         }
         for call in rows.calls {
             let Some(held) = rows.assignments.iter().find(|a| a.session_id == call.session_id) else { continue };
             let ask = json!({"account": account, "session_id": held.session_id, "visitor_id": held.visitor_id, "url": held.url, "referrer": held.referrer});
-            let resp = http.post(format!("{base}/v1/numbers")).json(&ask).send().await?;
+            // A browser asks for numbers (an empty User-Agent is a bot, which gets none).
+            let resp = send(http.post(format!("{base}/v1/numbers")).header("User-Agent", UAS[0]).json(&ask)).await?;
             if !resp.status().is_success() {
                 anyhow::bail!("/v1/numbers: HTTP {}", resp.status());
             }
             let number: serde_json::Value = resp.json().await?;
             let to = number["number"].as_str().unwrap_or(&call.to_number).to_owned();
             let body = post_call(&call, &to, now());
-            let resp = http.post(format!("{base}/v1/calls")).basic_auth(&account, Some(token)).json(&body).send().await?;
+            let resp = send(http.post(format!("{base}/v1/calls")).basic_auth(&account, Some(token)).json(&body)).await?;
             check("/v1/calls", resp)?;
         }
     }
@@ -712,7 +726,7 @@ pub async fn load_ingest(base: &str, token: &str, mut generator: Generator) -> a
         }
         for call in calls {
             let body = post_call(&call, &call.to_number, call.started_ms as i64);
-            let resp = http.post(format!("{base}/v1/calls")).basic_auth(&account, Some(token)).json(&body).send().await?;
+            let resp = send(http.post(format!("{base}/v1/calls")).basic_auth(&account, Some(token)).json(&body)).await?;
             check("/v1/calls", resp)?;
         }
     }
