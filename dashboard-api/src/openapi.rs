@@ -20,6 +20,8 @@ pub struct Endpoint {
     pub params: &'static [Param],
     pub success: u16,
     pub csv: bool,
+    /// Name of the response schema in `components.schemas`.
+    pub body: &'static str,
 }
 
 fn time_schema() -> Value {
@@ -67,11 +69,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
         success: 200,
         csv: true,
+        body: "CallsPage",
     },
     Endpoint {
         method: "get",
         path: "/v1/accounts/{account}/attribution",
-        summary: "Sessions, visitors, calls and conversion rate by dimension and attribution model",
+        summary: "Sessions and visitors that landed from each key, calls credited to it by the model, and conversion rate (calls per session)",
         params: &[
             ACCOUNT,
             FROM,
@@ -82,11 +85,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
         success: 200,
         csv: true,
+        body: "Attribution",
     },
     Endpoint {
         method: "get",
         path: "/v1/accounts/{account}/timeseries",
-        summary: "A metric per hour or day (UTC), zero-filled",
+        summary: "A metric per hour or day in the account's time zone (UTC if none), zero-filled; sessions count where they landed",
         params: &[
             ACCOUNT,
             FROM,
@@ -97,8 +101,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
         success: 200,
         csv: true,
+        body: "Timeseries",
     },
-    Endpoint { method: "get", path: "/v1/accounts/{account}/visitors/{visitor_id}", summary: "A visitor's journey: sessions, pages, calls", params: &[ACCOUNT, VISITOR], success: 200, csv: false },
+    Endpoint { method: "get", path: "/v1/accounts/{account}/visitors/{visitor_id}", summary: "A visitor's journey: sessions, pages, calls (as CSV: one line per page event)", params: &[ACCOUNT, VISITOR], success: 200, csv: true,
+        body: "Journey" },
     Endpoint {
         method: "get",
         path: "/v1/accounts/{account}/visitors/{visitor_id}/export",
@@ -106,6 +112,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         params: &[ACCOUNT, VISITOR],
         success: 200,
         csv: false,
+        body: "Export",
     },
     Endpoint {
         method: "delete",
@@ -114,6 +121,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         params: &[ACCOUNT, VISITOR],
         success: 202,
         csv: false,
+        body: "ErasureAccepted",
     },
     Endpoint {
         method: "get",
@@ -122,6 +130,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         params: &[ACCOUNT, VISITOR],
         success: 200,
         csv: false,
+        body: "ErasureStatus",
     },
     Endpoint {
         method: "get",
@@ -130,8 +139,55 @@ pub const ENDPOINTS: &[Endpoint] = &[
         params: &[Param { name: "agency", location: "path", required: true, schema: string_schema, description: "agency id" }],
         success: 200,
         csv: false,
+        body: "AgencyAccounts",
     },
 ];
+
+/// A JSON schema of a stored row, from the column list of its type.
+fn row_schema(columns: &[&str], hidden: &[&str]) -> Value {
+    let mut props = serde_json::Map::new();
+    for c in columns.iter().filter(|c| !hidden.contains(c)) {
+        let schema = if c.starts_with("linear_") {
+            json!({"type": "array", "items": {"type": "string"}})
+        } else if c.ends_with("_ms") || c.ends_with("_s") || *c == "ts" || *c == "assigned_at" || *c == "shared" || *c == "is_bot" || *c == "ip_truncated" || *c == "version" || *c == "received_at" {
+            json!({"type": "integer"})
+        } else if *c == "latitude" || *c == "longitude" {
+            json!({"type": "number"})
+        } else if *c == "started_at" {
+            json!({"type": "string", "format": "date-time"})
+        } else {
+            json!({"type": "string"})
+        };
+        props.insert((*c).to_owned(), schema);
+    }
+    json!({"type": "object", "properties": props})
+}
+
+fn schemas() -> Value {
+    use clickhouse::Row;
+    use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let list = |name: &str| json!({"type": "array", "items": r(name)});
+    json!({
+        "Error": {"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": "string", "description": "the rejected parameter (400 only)"}}, "required": ["error"]},
+        "Call": row_schema(CallRow::COLUMN_NAMES, &["version", "received_at"]),
+        "Event": row_schema(EventRow::COLUMN_NAMES, &[]),
+        "Assignment": row_schema(AssignmentRow::COLUMN_NAMES, &[]),
+        "CallsPage": {"type": "object", "properties": {"calls": list("Call"), "next_cursor": {"type": "string", "nullable": true}}},
+        "AttributionRow": {"type": "object", "properties": {
+            "key": {"type": "string", "description": "the dimension's value; \"(not set)\" when empty, \"(unattributed)\" for calls credited to nothing"},
+            "sessions": {"type": "integer"}, "visitors": {"type": "integer"}, "calls": {"type": "number"}, "conversion_rate": {"type": "number"}}},
+        "Attribution": {"type": "object", "properties": {"rows": list("AttributionRow"), "dimension": {"type": "string"}, "model": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"}}},
+        "Point": {"type": "object", "properties": {"t": {"type": "string", "format": "date-time", "description": "bucket start with the zone's offset"}, "t_ms": {"type": "integer"}, "value": {"type": "integer"}}},
+        "Timeseries": {"type": "object", "properties": {"points": list("Point"), "metric": {"type": "string"}, "interval": {"type": "string"}, "timezone": {"type": "string"}, "total": {"type": "integer"}}},
+        "Journey": {"type": "object", "properties": {"visitor_id": {"type": "string"}, "sessions": {"type": "array", "items": {"type": "object"}}, "pages": {"type": "array", "items": {"type": "object"}}, "calls": list("Call")}},
+        "Export": {"type": "object", "properties": {"account": {"type": "string"}, "visitor_id": {"type": "string"}, "exported_at": {"type": "string", "format": "date-time"},
+                   "events": list("Event"), "calls": list("Call"), "assignments": list("Assignment")}},
+        "ErasureAccepted": {"type": "object", "properties": {"status": {"type": "string", "enum": ["pending"]}, "status_url": {"type": "string"}}},
+        "ErasureStatus": {"type": "object", "properties": {"status": {"type": "string", "enum": ["pending", "done"]}, "remaining_rows": {"type": "integer"}, "pending_mutations": {"type": "integer"}}},
+        "AgencyAccounts": {"type": "object", "properties": {"agency": {"type": "string"}, "accounts": {"type": "array", "items": {"type": "object"}}}},
+    })
+}
 
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -141,7 +197,7 @@ pub fn document() -> Value {
             .iter()
             .map(|p| json!({"name": p.name, "in": p.location, "required": p.required, "schema": (p.schema)(), "description": p.description}))
             .collect();
-        let mut content = json!({"application/json": {"schema": {"type": "object"}}});
+        let mut content = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", e.body)}}});
         if e.csv {
             content["text/csv"] = json!({"schema": {"type": "string"}});
         }
@@ -166,7 +222,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}
+            "schemas": schemas()
         }
     })
 }
