@@ -330,3 +330,25 @@ async fn reports_come_as_csv_on_accept_text_csv() {
     assert!(lines[1].contains("\"[\"\"paid_search\"\",\"\"organic_social\"\",\"\"paid_search\"\"]\""), "arrays as quoted JSON: {}", lines[1]);
     stack.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_lands_again_from_another_source_counts_once_under_each() {
+    let stack = Stack::start(StackOptions { with_enrich: false, ..StackOptions::default() }).await.unwrap();
+    let vr = "visitor_reentry01";
+    let rows = vec![
+        event(DEMO_ACCOUNT, "e-r-1", "pageview", "2026-11-10T10:00:00Z", vr, "SR", "p-r-1", PAID_BRAND),
+        event(DEMO_ACCOUNT, "e-r-2", "pageview", "2026-11-10T10:10:00Z", vr, "SR", "p-r-2", INTERNAL),
+        // Back 10 minutes later from a Facebook post, same session cookie.
+        event(DEMO_ACCOUNT, "e-r-3", "pageview", "2026-11-10T10:20:00Z", vr, "SR", "p-r-3", SOCIAL),
+    ];
+    insert::<ringpath_enrich::rows::EventRow>(&stack, "events", &rows).await;
+    let got = rows_by_key(&demo(&stack, &attribution_path("channel", "last_touch", "")).await);
+    assert_eq!(got.get("paid_search"), Some(&(1, 1, 0.0, 0.0)));
+    assert_eq!(got.get("organic_social"), Some(&(1, 1, 0.0, 0.0)));
+    let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from={FROM}&to={TO}&interval=day&metric=sessions")).await;
+    assert_eq!(body["total"], 1, "one session that day: {body}");
+    // The journey names the session by where it first landed.
+    let journey = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{vr}")).await;
+    assert_eq!((journey["sessions"][0]["channel"].as_str(), journey["sessions"][0]["pageviews"].as_u64()), (Some("paid_search"), Some(3)));
+    stack.stop().await.unwrap();
+}
