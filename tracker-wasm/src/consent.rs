@@ -80,7 +80,7 @@ pub fn gcm_decision(command: &str, action: &str, analytics_storage: Option<&str>
 
 /// The `data-consent` attribute: only the exact value `not-required` waives consent.
 pub fn attribute_waives_consent(value: Option<&str>) -> bool {
-    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("not-required"))
+    value.is_some_and(|v| ringpath_types::url::trim(v).eq_ignore_ascii_case("not-required"))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn country_code_len(digits: &str) -> usize {
 impl<'a> Number<'a> {
     /// Reads `+<digits>` (7–15 digits, no leading zero); `None` otherwise.
     pub fn parse(e164: &'a str) -> Option<Number<'a>> {
-        let digits = e164.trim().strip_prefix('+')?;
+        let digits = ringpath_types::url::trim(e164).strip_prefix('+')?;
         let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         valid.then(|| Number { digits, cc_len: country_code_len(digits) })
     }
@@ -273,7 +273,7 @@ pub fn replace_in_tel_href(href: &str, targets: &[Number<'_>], new: &Number<'_>)
     }
     let decoded = percent_decode_ascii(&href[4..]);
     let (number, params) = decoded.split_once(';').map_or((decoded.as_str(), None), |(n, p)| (n, Some(p)));
-    let number = number.trim();
+    let number = ringpath_types::url::trim(number);
     let bytes = number.as_bytes();
     if bytes.is_empty() || !can_start_at(bytes, 0) {
         return None;

@@ -53,7 +53,7 @@ pub fn is_personal_name(name: &str) -> bool {
 /// Whether a parameter value is itself an e-mail address or a phone number.
 pub fn is_personal_value(value: &str) -> bool {
     let decoded = ringpath_types::url::percent_decode(value);
-    let text = decoded.trim();
+    let text = ringpath_types::url::trim(&decoded);
     if let Some((local, domain)) = text.split_once('@') {
         if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
             return true;

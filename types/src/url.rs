@@ -82,6 +82,43 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `s` without leading and trailing whitespace: exactly `str::trim` (Unicode
+/// White_Space), as a byte scan. `trim`'s char decoding and lookup table cost
+/// the browser tracker ~0.15 KB gzip more.
+pub fn trim(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let (mut start, mut end) = (0, bytes.len());
+    while start < end {
+        match whitespace_len(&bytes[start..end]) {
+            0 => break,
+            len => start += len,
+        }
+    }
+    while end > start {
+        // Back to the first byte of the last character.
+        let mut last = end - 1;
+        while last > start && bytes[last] & 0xc0 == 0x80 {
+            last -= 1;
+        }
+        if whitespace_len(&bytes[last..end]) != end - last {
+            break;
+        }
+        end = last;
+    }
+    &s[start..end]
+}
+
+/// The byte length of the White_Space character `bytes` starts with, or 0.
+fn whitespace_len(bytes: &[u8]) -> usize {
+    let code_point = match *bytes {
+        [0x09..=0x0d | b' ', ..] => return 1,
+        [0xc2, 0x85 | 0xa0, ..] => return 2,
+        [lead @ 0xe1..=0xe3, b1, b2, ..] => u32::from(lead & 0x0f) << 12 | u32::from(b1 & 0x3f) << 6 | u32::from(b2 & 0x3f),
+        _ => return 0,
+    };
+    if matches!(code_point, 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000) { 3 } else { 0 }
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -140,6 +177,27 @@ mod tests {
         assert_eq!(pairs[1].1, "b c");
         assert_eq!(pairs[2].1, "%zz");
         assert_eq!(pairs[3].1, "€");
+    }
+
+    #[test]
+    fn trim_removes_exactly_what_str_trim_removes() {
+        let white: Vec<char> = (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        assert_eq!(white.len(), 25);
+        let mut alphabet = white.clone();
+        alphabet.extend(['a', 'é', '\u{2000}', '\u{200b}', '\u{85}', '\u{1680}', '\u{3001}', '\u{feff}', '\u{2060}', '\u{0}', '\u{8}', '\u{e}']);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..50_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for i in 0..(state % 7) {
+                text.push(alphabet[((state >> (8 * i + 3)) % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(trim(&text), text.trim(), "{text:?}");
+        }
+        assert_eq!(trim(" \u{a0}a b\u{3000}\t"), "a b");
+        assert_eq!(trim("\u{2028}\u{2029}"), "");
     }
 
     #[test]
