@@ -57,6 +57,7 @@ pub fn covers(who: &Principal, account: &str, accounts: &AccountsFile) -> Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

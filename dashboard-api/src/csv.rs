@@ -10,7 +10,7 @@ fn cell(v: &Value) -> String {
         other => other.to_string(),
     };
     // Defuse spreadsheet formulas in attacker-controlled strings (URLs, titles).
-    let raw = if raw.starts_with(['=', '+', '-', '@']) && !raw.parse::<f64>().is_ok() { format!("'{raw}") } else { raw };
+    let raw = if raw.starts_with(['=', '+', '-', '@']) && raw.parse::<f64>().is_err() { format!("'{raw}") } else { raw };
     if raw.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", raw.replace('"', "\"\""))
     } else {
@@ -32,6 +32,7 @@ pub fn to_csv(columns: &[&str], rows: &[Value]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use serde_json::json;

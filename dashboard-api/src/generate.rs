@@ -530,6 +530,7 @@ fn collector_batch(account: &Account, consent: Consent, visitor: &Option<String>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -574,7 +575,7 @@ mod tests {
         for c in rows.calls.iter().filter(|c| c.attribution == "session") {
             assert!(rows.assignments.iter().any(|a| a.session_id == c.session_id && a.number == c.to_number));
             assert!(rows.events.iter().any(|e| e.session_id == c.session_id && e.visitor_id == c.visitor_id));
-            assert!(c.linear_channel.len() >= 1 && c.linear_channel.contains(&c.channel));
+            assert!(!c.linear_channel.is_empty() && c.linear_channel.contains(&c.channel));
         }
     }
 
@@ -616,10 +617,8 @@ pub async fn load_clickhouse(client: &clickhouse::Client, mut generator: Generat
             chunk.events.extend(rows.events);
             chunk.assignments.extend(rows.assignments);
             chunk.calls.extend(rows.calls);
-            if chunk.events.len() >= batch {
-                if tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
-                    return;
-                }
+            if chunk.events.len() >= batch && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+                return;
             }
         }
         loop {

@@ -142,6 +142,7 @@ pub fn visitor_id(v: &str) -> Result<(), ParamError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -243,6 +243,7 @@ impl Reports {
     /// days of the zone `tz` (an IANA name, bound as a value): DST days are 23
     /// or 25 hours long, and zones with half-hour offsets get their own hours.
     /// Sessions count in the bucket where they landed (as in attribution).
+    #[allow(clippy::too_many_arguments)] // one per query parameter, all validated by the handler
     pub async fn timeseries(&self, account: &str, from: i64, to: i64, interval: &str, metric: &str, include_bots: bool, tz: &str) -> Result<Vec<Point>, ReportError> {
         let bucket = if interval == "hour" { "toStartOfHour" } else { "toStartOfDay" };
         // Every bucket the range touches: one tick per hour always lands in each
@@ -511,6 +512,7 @@ pub struct Export {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
