@@ -47,6 +47,9 @@ struct Batch {
     messages: usize,
 }
 
+/// Calls attributed at once (each waits on a handful of ClickHouse look-ups).
+const ATTRIBUTION_CONCURRENCY: usize = 16;
+
 /// Longest wait for one ClickHouse operation before it is retried.
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -218,11 +221,7 @@ impl Pipeline {
         self.retry("assignments", shutdown, || self.store.insert_assignments(&batch.assignments)).await?;
         self.retry("events", shutdown, || self.store.insert_events(&batch.events)).await?;
         self.retry("late attribution", shutdown, || self.claim_unresolved_calls(&batch.assignments)).await?;
-        let mut call_rows = Vec::with_capacity(batch.calls.len());
-        for call in &batch.calls {
-            let row = self.retry("attribution", shutdown, || self.attribute(call)).await?;
-            call_rows.push(row);
-        }
+        let call_rows = self.retry("attribution", shutdown, || self.attribute_all(&batch.calls)).await?;
         self.retry("calls", shutdown, || self.store.insert_calls(&call_rows)).await?;
 
         let mut tpl = TopicPartitionList::new();
@@ -238,6 +237,18 @@ impl Pipeline {
         self.metrics.rows.with_label_values(&["calls"]).inc_by(call_rows.len() as u64);
         self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Attributes a batch's calls, several at a time (each is a few small
+    /// look-ups), keeping their order.
+    async fn attribute_all(&self, calls: &[CallMessage]) -> Result<Vec<CallRow>, StoreError> {
+        let mut rows = Vec::with_capacity(calls.len());
+        // Chunks rather than a buffered stream: the stream's closures trip the
+        // Send check of the spawned consumer task (rust-lang/rust#102211).
+        for chunk in calls.chunks(ATTRIBUTION_CONCURRENCY) {
+            rows.extend(futures_util::future::try_join_all(chunk.iter().map(|call| self.attribute(call))).await?);
+        }
+        Ok(rows)
     }
 
     /// Attributes one call (reads assignments and events already stored).
@@ -317,19 +328,26 @@ impl Pipeline {
         }
         let accounts = self.accounts();
         let mut corrected = Vec::new();
-        for mut row in rows {
-            let Some(account) = accounts.account(&row.account_id) else { continue };
-            let before = row.attribution.clone();
-            let received_ms = i64::from(row.received_at) * 1000;
-            self.attribute_row(account, &mut row, received_ms).await?;
-            if row.attribution != before {
-                row.version = (now_ms().max(0) as u64).max(row.version + 1);
-                corrected.push(row);
-            }
+        for chunk in rows.chunks(ATTRIBUTION_CONCURRENCY) {
+            let redone = futures_util::future::try_join_all(chunk.iter().cloned().map(|row| self.reattribute(&accounts, row))).await?;
+            corrected.extend(redone.into_iter().flatten());
         }
         self.store.insert_calls(&corrected).await?;
         self.metrics.rows.with_label_values(&["calls_corrected"]).inc_by(corrected.len() as u64);
         Ok(())
+    }
+
+    /// One stored call attributed again: `Some` with a newer version when the answer changed.
+    async fn reattribute(&self, accounts: &AccountsFile, mut row: CallRow) -> Result<Option<CallRow>, StoreError> {
+        let Some(account) = accounts.account(&row.account_id) else { return Ok(None) };
+        let before = row.attribution.clone();
+        let received_ms = i64::from(row.received_at) * 1000;
+        self.attribute_row(account, &mut row, received_ms).await?;
+        if row.attribution == before {
+            return Ok(None);
+        }
+        row.version = (now_ms().max(0) as u64).max(row.version + 1);
+        Ok(Some(row))
     }
 
     /// Retries calls stored as `pending`; a found holder or an expired wait

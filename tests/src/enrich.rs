@@ -49,15 +49,26 @@ impl TopicWriter {
         self.send_raw(topic, key, &serde_json::to_vec(value)?).await
     }
 
-    /// Sends many messages without waiting for each acknowledgement in turn.
+    /// Sends many messages, enqueued at once (one acknowledgement wait per chunk, not per message).
     pub async fn send_all(&self, topic: &str, messages: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
         for chunk in messages.chunks(5000) {
-            let pending: Vec<_> = chunk
-                .iter()
-                .map(|(key, payload)| self.producer.send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(60)))
-                .collect();
-            for p in pending {
-                p.await.map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
+            let mut pending = Vec::with_capacity(chunk.len());
+            for (key, payload) in chunk {
+                loop {
+                    match self.producer.send_result(FutureRecord::to(topic).key(key).payload(payload)) {
+                        Ok(delivery) => {
+                            pending.push(delivery);
+                            break;
+                        }
+                        Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err((e, _)) => bail!("producing to {topic}: {e}"),
+                    }
+                }
+            }
+            for delivery in pending {
+                delivery.await.context("producer dropped")?.map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
             }
         }
         Ok(())
