@@ -352,3 +352,21 @@ async fn a_session_that_lands_again_from_another_source_counts_once_under_each()
     assert_eq!((journey["sessions"][0]["channel"].as_str(), journey["sessions"][0]["pageviews"].as_u64()), (Some("paid_search"), Some(3)));
     stack.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeseries_in_a_half_hour_zone_buckets_local_days_and_hours() {
+    let toml = accounts_toml().replacen(&format!("id = \"{DEMO_ACCOUNT}\"\n"), &format!("id = \"{DEMO_ACCOUNT}\"\ntimezone = \"Asia/Kolkata\"\n"), 1);
+    let accounts = ringpath_types::accounts::AccountsFile::parse(&toml).unwrap();
+    let stack = golden_stack(StackOptions { accounts, ..StackOptions::default() }).await;
+    // UTC+05:30: S4 (23:30-23:55 UTC on the 10th) is 05:00-05:25 on the 11th.
+    let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from=2026-11-10T00:00:00%2B05:30&to=2026-11-13T00:00:00%2B05:30&interval=day&metric=pageviews")).await;
+    assert_eq!(points(&body), [("2026-11-10T00:00:00+05:30", 2), ("2026-11-11T00:00:00+05:30", 6), ("2026-11-12T00:00:00+05:30", 1)].map(|(t, v)| (t.to_owned(), v)), "{body}");
+    let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from=2026-11-11T04:30:00%2B05:30&to=2026-11-11T07:30:00%2B05:30&interval=hour&metric=pageviews")).await;
+    assert_eq!(
+        points(&body),
+        [("2026-11-11T04:00:00+05:30", 0), ("2026-11-11T05:00:00+05:30", 3), ("2026-11-11T06:00:00+05:30", 0), ("2026-11-11T07:00:00+05:30", 0)].map(|(t, v)| (t.to_owned(), v))
+    );
+    let sessions = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from=2026-11-10T00:00:00%2B05:30&to=2026-11-13T00:00:00%2B05:30&interval=day&metric=sessions")).await;
+    assert_eq!(points(&sessions).iter().map(|p| p.1).collect::<Vec<_>>(), [1, 3, 1]);
+    stack.stop().await.unwrap();
+}
