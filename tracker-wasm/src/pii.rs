@@ -5,17 +5,13 @@
 //! original spelling and order. It does not touch the path.
 
 /// Parameter names (lower-cased, non-alphanumerics removed) that are personal
-/// data wherever they appear inside a name.
-const NAME_PARTS: &[&str] = &[
-    "email", "phone", "mobile", "telephone", "address", "firstname", "lastname", "fullname", "surname",
-    "username", "street", "postcode", "postalcode", "zipcode", "password", "passwd", "birth", "ssn", "creditcard",
-    "cardnumber", "iban",
-];
+/// data wherever they appear inside a name. (Space-separated strings, not
+/// arrays of `&str`: in rp.wasm an array costs 8 bytes of pointer per entry.)
+const NAME_PARTS: &str = "email phone mobile telephone address firstname lastname fullname surname username street \
+    postcode postalcode zipcode password passwd birth ssn creditcard cardnumber iban";
 
 /// Whole words (between `_`, `-`, `.`, `[`, … or camelCase humps) that mark a parameter.
-const NAME_WORDS: &[&str] = &[
-    "name", "fname", "lname", "tel", "mail", "zip", "addr", "dob", "pwd", "pass", "cell", "first", "last", "contact",
-];
+const NAME_WORDS: &str = "name fname lname tel mail zip addr dob pwd pass cell first last contact";
 
 /// Parameters that carry attribution and are never personal data.
 fn is_campaign_param(lower_name: &str) -> bool {
@@ -29,8 +25,13 @@ pub fn is_personal_name(name: &str) -> bool {
     if is_campaign_param(&decoded.to_ascii_lowercase()) {
         return false;
     }
-    let compact: Vec<u8> = bytes.iter().filter(|b| b.is_ascii_alphanumeric()).map(u8::to_ascii_lowercase).collect();
-    if NAME_PARTS.iter().any(|part| compact.windows(part.len()).any(|w| w == part.as_bytes())) {
+    let mut compact = Vec::new();
+    for byte in bytes {
+        if byte.is_ascii_alphanumeric() {
+            compact.push(byte.to_ascii_lowercase());
+        }
+    }
+    if NAME_PARTS.split(' ').any(|part| compact.windows(part.len()).any(|w| w == part.as_bytes())) {
         return true;
     }
     // Words of `first_name`, `user-tel`, `contact[email]`, `firstName`.
@@ -41,7 +42,7 @@ pub fn is_personal_name(name: &str) -> bool {
         let hump = !at_end && i > 0 && bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase();
         if at_end || separator || hump {
             let word = &bytes[start..i];
-            if NAME_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
+            if NAME_WORDS.split(' ').any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
                 return true;
             }
             start = if separator { i + 1 } else { i };
@@ -88,17 +89,20 @@ pub fn strip_url(url: &str) -> String {
     if let Some(frag) = fragment {
         // Fragments are usually anchors or client routes (`#/form?step=2`);
         // only their parameter-style part is filtered.
-        let kept = match frag.split_once('?') {
-            Some((route, params)) => {
-                let params = filter_params(params);
-                if params.is_empty() { route.to_owned() } else { [route, "?", &params].concat() }
-            }
-            None if frag.contains('=') => filter_params(frag),
-            None => frag.to_owned(),
+        let (route, params) = match frag.split_once('?') {
+            Some((route, params)) => (route, filter_params(params)),
+            None if frag.contains('=') => ("", filter_params(frag)),
+            None => (frag, String::new()),
         };
-        if !kept.is_empty() {
-            out.push('#');
-            out.push_str(&kept);
+        if !route.is_empty() || !params.is_empty() {
+            out.push_str("#");
+            out.push_str(route);
+        }
+        if !params.is_empty() {
+            if frag.contains('?') {
+                out.push_str("?");
+            }
+            out.push_str(&params);
         }
     }
     out
