@@ -233,9 +233,9 @@ async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(Str
     authorize(&state, &req, &account)?;
     params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
-    let sessions = timed(&state, state.reports.journey_sessions(&account, &visitor)).await?;
-    let pages = timed(&state, state.reports.journey_pages(&account, &visitor)).await?;
-    let calls = timed(&state, state.reports.visitor_calls(&account, &visitor)).await?;
+    let reports = &state.reports;
+    let all = async { tokio::try_join!(reports.journey_sessions(&account, &visitor), reports.journey_pages(&account, &visitor), reports.visitor_calls(&account, &visitor)) };
+    let (sessions, pages, calls) = timed(&state, all).await?;
     if sessions.is_empty() && calls.is_empty() {
         return Err(ApiError::NotFound);
     }

@@ -200,7 +200,7 @@ impl Reports {
              ) GROUP BY key"
         );
         let split = Split::new(from, to);
-        let sessions = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account), account).fetch_all::<KeyCount>().await?;
+        let sessions_query = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account), account);
         let calls_sql = match model {
             "first_touch" => format!(
                 "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
@@ -217,7 +217,9 @@ impl Reports {
                  FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
             ),
         };
-        let calls = bind_range(self.reader.query(&calls_sql), account, from, to).fetch_all::<KeyCalls>().await?;
+        let calls_query = bind_range(self.reader.query(&calls_sql), account, from, to);
+        // Two independent reads: run them side by side.
+        let (sessions, calls) = tokio::try_join!(sessions_query.fetch_all::<KeyCount>(), calls_query.fetch_all::<KeyCalls>())?;
         let mut rows: BTreeMap<String, AttributionRow> = BTreeMap::new();
         for s in sessions {
             rows.insert(s.key.clone(), AttributionRow { key: s.key, sessions: s.sessions, visitors: s.visitors, calls: 0.0, conversion_rate: 0.0 });
@@ -374,16 +376,16 @@ impl Reports {
             .query("SELECT ?fields FROM events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
             .bind(account)
             .bind(visitor)
-            .fetch_all::<EventRow>()
-            .await?;
-        let calls = self.visitor_calls(account, visitor).await?;
+            .fetch_all::<EventRow>();
         let assignments = self
             .reader
             .query("SELECT ?fields FROM assignments WHERE account_id = ? AND visitor_id = ? ORDER BY assigned_ms, number, session_id, version DESC LIMIT 1 BY number, assigned_ms, session_id")
             .bind(account)
             .bind(visitor)
-            .fetch_all::<AssignmentRow>()
-            .await?;
+            .fetch_all::<AssignmentRow>();
+        let events = async { events.await.map_err(ReportError::from) };
+        let assignments = async { assignments.await.map_err(ReportError::from) };
+        let (events, calls, assignments) = tokio::try_join!(events, self.visitor_calls(account, visitor), assignments)?;
         Ok(Export { events, calls, assignments })
     }
 
