@@ -108,18 +108,26 @@ impl VisitSource {
 
 const SEARCH_ENGINES: &str = "google.=google bing.com=bing search.yahoo.=yahoo yahoo.=yahoo duckduckgo.com=duckduckgo \
     baidu.com=baidu yandex.=yandex ecosia.org=ecosia search.brave.com=brave qwant.com=qwant \
-    startpage.com=startpage naver.com=naver seznam.cz=seznam";
+    startpage.com=startpage naver.com=naver seznam.cz=seznam ya.ru=yandex search.aol.com=aol ask.com=ask kagi.com=kagi";
 
 const SOCIAL_NETWORKS: &str = "facebook.com=facebook fb.com=facebook m.facebook.com=facebook l.facebook.com=facebook \
     lm.facebook.com=facebook instagram.com=instagram l.instagram.com=instagram t.co=twitter twitter.com=twitter \
-    x.com=twitter linkedin.com=linkedin lnkd.in=linkedin pinterest.com=pinterest reddit.com=reddit \
+    x.com=twitter linkedin.com=linkedin lnkd.in=linkedin pinterest.=pinterest reddit.com=reddit \
     old.reddit.com=reddit tiktok.com=tiktok youtube.com=youtube m.youtube.com=youtube threads.net=threads \
-    bsky.app=bluesky snapchat.com=snapchat quora.com=quora nextdoor.com=nextdoor yelp.com=yelp";
+    bsky.app=bluesky snapchat.com=snapchat quora.com=quora nextdoor.com=nextdoor yelp.com=yelp pin.it=pinterest \
+    youtu.be=youtube threads.com=threads vk.com=vk whatsapp.com=whatsapp discord.com=discord tumblr.com=tumblr \
+    medium.com=medium mastodon.social=mastodon messenger.com=facebook";
 
 const SOCIAL_SOURCES: &str = "facebook fb instagram ig twitter x linkedin pinterest reddit tiktok \
-    youtube threads snapchat meta quora nextdoor bluesky";
+    youtube threads snapchat meta quora nextdoor bluesky vk whatsapp discord tumblr mastodon";
 
-const WEBMAIL_HOSTS: &str = "mail.google.com outlook.live.com outlook.office.com mail.yahoo.com mail.proton.me";
+const WEBMAIL_HOSTS: &str = "mail.google.com outlook.live.com outlook.office.com mail.yahoo.com mail.proton.me \
+    outlook.office365.com mail.aol.com com.google.android.gm";
+
+/// First labels of a search engine's subdomains that are its other products,
+/// not search (`docs.google.com`, `finance.yahoo.com`).
+const NOT_SEARCH_LABELS: &str = "docs drive accounts play sites mail adservice support calendar photos meet classroom \
+    groups myaccount chat keep business ads analytics finance sports login";
 
 /// Whether `word` is an entry of the space-separated `table`.
 fn listed(table: &str, word: &str) -> bool {
@@ -145,8 +153,10 @@ fn host_matches(host: &str, pat: &str) -> bool {
     if pat.ends_with('.') {
         // `pat` at the start of the host or right after a dot (a byte scan, no substring searcher).
         let bytes = host.as_bytes();
-        let label_start = (0..bytes.len()).any(|i| (i == 0 || bytes[i - 1] == b'.') && bytes[i..].starts_with(pat.as_bytes()));
-        return label_start && !listed(WEBMAIL_HOSTS, host);
+        let at_start = bytes.starts_with(pat.as_bytes());
+        let in_subdomain = (1..bytes.len()).any(|i| bytes[i - 1] == b'.' && bytes[i..].starts_with(pat.as_bytes()));
+        let product = host.split('.').next().is_some_and(|label| listed(NOT_SEARCH_LABELS, label));
+        return (at_start || (in_subdomain && !product)) && !listed(WEBMAIL_HOSTS, host);
     }
     host == pat || (host.ends_with(pat) && host.as_bytes().get(host.len() - pat.len() - 1) == Some(&b'.'))
 }
@@ -412,5 +422,118 @@ mod tests {
             assert_eq!(Channel::parse(c.as_str()), Some(c));
         }
         assert_eq!(Channel::parse("tv"), None);
+    }
+
+    /// Real-world referrers and landing URLs as browsers and ad platforms
+    /// send them: (landing, referrer, channel, source). Same-site referrers
+    /// are not a new source (`None`).
+    #[test]
+    fn real_world_visits() {
+        let site = "https://shop.example.com/products/boots";
+        let cases: &[(&str, &str, Option<(&str, &str)>)] = &[
+            // Organic search, across country domains, apps and smaller engines.
+            (site, "https://www.google.com/", Some(("organic_search", "google"))),
+            (site, "https://www.google.de/", Some(("organic_search", "google"))),
+            (site, "https://www.google.com.au/search?q=boots", Some(("organic_search", "google"))),
+            (site, "https://google.com/", Some(("organic_search", "google"))),
+            (site, "https://WWW.GOOGLE.CO.UK/", Some(("organic_search", "google"))),
+            (site, "android-app://com.google.android.googlequicksearchbox/", Some(("organic_search", "google"))),
+            (site, "https://cn.bing.com/search?q=boots", Some(("organic_search", "bing"))),
+            (site, "https://html.duckduckgo.com/", Some(("organic_search", "duckduckgo"))),
+            (site, "https://r.search.yahoo.com/_ylt=abc/RU=https%3a%2f%2fshop.example.com%2f", Some(("organic_search", "yahoo"))),
+            (site, "https://de.search.yahoo.com/", Some(("organic_search", "yahoo"))),
+            (site, "https://yandex.com.tr/", Some(("organic_search", "yandex"))),
+            (site, "https://ya.ru/", Some(("organic_search", "yandex"))),
+            (site, "https://m.baidu.com/from=844b/s?word=x", Some(("organic_search", "baidu"))),
+            (site, "https://www.ecosia.org/search?q=boots", Some(("organic_search", "ecosia"))),
+            (site, "https://search.brave.com/search?q=boots", Some(("organic_search", "brave"))),
+            (site, "https://www.startpage.com/", Some(("organic_search", "startpage"))),
+            (site, "https://www.qwant.com/?q=boots", Some(("organic_search", "qwant"))),
+            (site, "https://search.naver.com/search.naver?query=x", Some(("organic_search", "naver"))),
+            (site, "https://search.seznam.cz/", Some(("organic_search", "seznam"))),
+            (site, "https://search.aol.com/aol/search?q=boots", Some(("organic_search", "aol"))),
+            (site, "https://www.ask.com/web?q=boots", Some(("organic_search", "ask"))),
+            (site, "https://kagi.com/search?q=boots", Some(("organic_search", "kagi"))),
+            // Google and Yahoo products that are not search.
+            (site, "https://docs.google.com/document/d/1/edit", Some(("referral", "docs.google.com"))),
+            (site, "https://accounts.google.com/", Some(("referral", "accounts.google.com"))),
+            (site, "https://play.google.com/store/apps", Some(("referral", "play.google.com"))),
+            (site, "https://sites.google.com/view/x", Some(("referral", "sites.google.com"))),
+            (site, "https://finance.yahoo.com/quote/X", Some(("referral", "finance.yahoo.com"))),
+            // Social networks, incl. link shims and short links.
+            (site, "https://m.facebook.com/", Some(("organic_social", "facebook"))),
+            (site, "https://web.facebook.com/", Some(("organic_social", "facebook"))),
+            (site, "https://l.instagram.com/?u=x", Some(("organic_social", "instagram"))),
+            (site, "https://x.com/someone/status/1", Some(("organic_social", "twitter"))),
+            (site, "https://mobile.twitter.com/", Some(("organic_social", "twitter"))),
+            (site, "https://lnkd.in/abc", Some(("organic_social", "linkedin"))),
+            (site, "https://www.pinterest.co.uk/pin/1/", Some(("organic_social", "pinterest"))),
+            (site, "https://pin.it/abc", Some(("organic_social", "pinterest"))),
+            (site, "https://youtu.be/abc", Some(("organic_social", "youtube"))),
+            (site, "https://www.threads.com/@x", Some(("organic_social", "threads"))),
+            (site, "https://away.vk.com/away.php", Some(("organic_social", "vk"))),
+            (site, "https://web.whatsapp.com/", Some(("organic_social", "whatsapp"))),
+            (site, "https://discord.com/channels/1/2", Some(("organic_social", "discord"))),
+            (site, "https://www.tumblr.com/x", Some(("organic_social", "tumblr"))),
+            (site, "https://medium.com/@x/post", Some(("organic_social", "medium"))),
+            (site, "https://mastodon.social/@x", Some(("organic_social", "mastodon"))),
+            (site, "https://www.messenger.com/", Some(("organic_social", "facebook"))),
+            // Webmail, on the web and in apps.
+            (site, "https://outlook.office365.com/", Some(("email", "outlook.office365.com"))),
+            (site, "https://mail.aol.com/", Some(("email", "mail.aol.com"))),
+            (site, "https://mail.yahoo.com/d/folders/1", Some(("email", "mail.yahoo.com"))),
+            (site, "android-app://com.google.android.gm/", Some(("email", "com.google.android.gm"))),
+            // Plain referrals.
+            (site, "https://chatgpt.com/", Some(("referral", "chatgpt.com"))),
+            (site, "https://www.perplexity.ai/search/x", Some(("referral", "perplexity.ai"))),
+            (site, "https://en.wikipedia.org/wiki/Boot", Some(("referral", "en.wikipedia.org"))),
+            (site, "https://googleusercontent.com/x", Some(("referral", "googleusercontent.com"))),
+            (site, "https://example.org/", Some(("referral", "example.org"))),
+            // Campaigns: utm_* and click ids, whatever the referrer.
+            ("https://shop.example.com/?utm_source=google&utm_medium=cpc&utm_campaign=Boots&gclid=Cj0", "https://www.google.com/", Some(("paid_search", "google"))),
+            ("https://shop.example.com/?gclid=Cj0&gad_source=1", "https://syndicatedsearch.goog/", Some(("paid_search", "google"))),
+            ("https://shop.example.com/?utm_source=bing&utm_medium=cpc&msclkid=m1", "https://www.bing.com/", Some(("paid_search", "bing"))),
+            ("https://shop.example.com/?utm_source=fb&utm_medium=paid", "https://m.facebook.com/", Some(("paid_social", "fb"))),
+            ("https://shop.example.com/?utm_source=facebook&utm_medium=cpc&fbclid=f1", "https://l.facebook.com/", Some(("paid_social", "facebook"))),
+            ("https://shop.example.com/?utm_source=ig&utm_medium=paid_social", "", Some(("paid_social", "ig"))),
+            ("https://shop.example.com/?fbclid=IwAR0", "https://l.facebook.com/", Some(("organic_social", "facebook"))),
+            ("https://shop.example.com/?ttclid=t1", "", Some(("paid_social", "tiktok"))),
+            ("https://shop.example.com/?li_fat_id=l1", "", Some(("paid_social", "linkedin"))),
+            ("https://shop.example.com/?utm_source=twitter&utm_medium=social", "https://t.co/x", Some(("organic_social", "twitter"))),
+            ("https://shop.example.com/?utm_source=Newsletter&utm_medium=Email&utm_campaign=Nov", "", Some(("email", "newsletter"))),
+            ("https://shop.example.com/?utm_source=mailchimp&utm_medium=e-mail", "https://mail.google.com/", Some(("email", "mailchimp"))),
+            ("https://shop.example.com/?utm_source=criteo&utm_medium=display", "https://googleads.g.doubleclick.net/", Some(("display", "criteo"))),
+            ("https://shop.example.com/?utm_source=gdn&utm_medium=cpm", "", Some(("display", "gdn"))),
+            ("https://shop.example.com/?dclid=d1", "", Some(("display", "google"))),
+            ("https://shop.example.com/?utm_source=awin&utm_medium=affiliate", "https://www.awin1.com/", Some(("affiliate", "awin"))),
+            ("https://shop.example.com/?utm_source=partner-blog&utm_medium=referral", "", Some(("referral", "partner-blog"))),
+            ("https://shop.example.com/?utm_source=bing&utm_medium=organic", "", Some(("organic_search", "bing"))),
+            ("https://shop.example.com/?utm_source=radio&utm_medium=sms", "", Some(("other", "radio"))),
+            ("https://shop.example.com/?utm_medium=cpc", "https://www.google.com/", Some(("paid_search", "google"))),
+            ("https://shop.example.com/?utm_campaign=Spring%20Sale&utm_source=google&utm_medium=cpc", "", Some(("paid_search", "google"))),
+            ("https://shop.example.com/?UTM_SOURCE=Google&UTM_MEDIUM=CPC", "", Some(("paid_search", "google"))),
+            // A campaign link clicked on the site itself is still a campaign.
+            ("https://shop.example.com/?utm_source=google&utm_medium=cpc", "https://shop.example.com/cart", Some(("paid_search", "google"))),
+            // Direct.
+            (site, "", Some(("direct", "(direct)"))),
+            ("https://shop.example.com/?utm_source=&utm_medium=", "", Some(("direct", "(direct)"))),
+            ("https://shop.example.com/#utm_source=google", "", Some(("direct", "(direct)"))),
+            // Same site: not a new source (apex, www, sibling page, port, scheme, reload).
+            (site, "https://shop.example.com/", None),
+            (site, "https://www.shop.example.com/", None),
+            (site, "http://shop.example.com/products", None),
+            (site, "https://shop.example.com:8443/checkout", None),
+            (site, "https://example.com/", None),
+            (site, "https://eu.shop.example.com/", None),
+            (site, site, None),
+        ];
+        let mut wrong = Vec::new();
+        for (landing, referrer, want) in cases {
+            let got = classify(landing, referrer).map(|v| (v.channel().as_str(), v.source));
+            if got.as_ref().map(|(c, s)| (*c, s.as_str())) != *want {
+                wrong.push(format!("{landing} ← {referrer}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
     }
 }
