@@ -526,6 +526,8 @@ mod tests {
     fn the_stats_rebuild_computes_what_the_materialized_view_does() {
         let migration: String = include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
         let view = squash(&migration);
+        let backfill: String = include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        assert!(squash(&backfill).contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "the backfill computes the same");
         assert!(view.contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "{view}");
         for state in [SESSIONS_STATE, VISITORS_STATE, PAGEVIEWS_STATE] {
             assert!(view.contains(state), "{state}");

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     // Owned by dashboard-api: hourly aggregates for its reports (erasure rebuilds them).
     ("0004_event_stats", include_str!("../../infra/clickhouse/migrations/0004_event_stats.sql")),
     ("0005_event_stats_mv", include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql")),
+    ("0006_event_stats_backfill", include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
