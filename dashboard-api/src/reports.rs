@@ -434,9 +434,13 @@ impl Reports {
         self.writer
             .query(&format!(
                 "INSERT INTO event_stats SELECT {STATS_SELECT} FROM events \
-                 WHERE account_id = ? AND has(?, toUInt32(toStartOfHour(ts))) AND NOT (visitor_id = ? OR has(?, session_id)) {STATS_GROUP_BY}"
+                 WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32(toStartOfHour(ts))) \
+                 AND NOT (visitor_id = ? OR has(?, session_id)) {STATS_GROUP_BY}"
             ))
             .bind(account)
+            // The bounds let the sort key skip the days the visitor was not there.
+            .bind(hours.iter().copied().filter(|h| *h > 0).min().unwrap_or(0))
+            .bind(hours.iter().copied().max().unwrap_or(0).saturating_add(3600))
             .bind(&hours)
             .bind(visitor)
             .bind(&sessions)
