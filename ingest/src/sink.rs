@@ -50,14 +50,17 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    pub fn new(brokers: &str, delivery_timeout: Duration) -> Result<KafkaSink, KafkaError> {
+    /// `linger`: how long the producer waits to fill a batch. Every HTTP answer
+    /// waits for its ack, so this is added to each request's latency; under
+    /// load, batches fill before it runs out anyway.
+    pub fn new(brokers: &str, delivery_timeout: Duration, linger: Duration) -> Result<KafkaSink, KafkaError> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("client.id", "ringpath-ingest")
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5")
+            .set("linger.ms", linger.as_millis().to_string())
             // Bounded in-flight queue: past this, QueueFull → 503, not unbounded memory.
             .set("queue.buffering.max.messages", "200000")
             .set("queue.buffering.max.kbytes", "262144")
