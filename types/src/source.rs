@@ -180,7 +180,7 @@ pub fn classify(landing_url: &str, referrer: &str) -> Option<VisitSource> {
     if let Some(parts) = &landing {
         for (key, value) in url::query_pairs(parts.query) {
             let key = key.to_ascii_lowercase();
-            let value = value.trim().to_owned();
+            let value = url::trim(&value).to_owned();
             if value.is_empty() {
                 continue;
             }
