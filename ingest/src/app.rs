@@ -716,7 +716,84 @@ pub async fn count_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::SendFuture;
+    use actix_web::test as atest;
     use ringpath_types::wire::EventMessage;
+
+    /// A sink that answers every send with a fixed outcome and keeps what it was given.
+    struct FakeSink {
+        outcome: fn() -> Option<Result<(), SinkError>>,
+        sent: Mutex<Vec<Record>>,
+    }
+
+    impl Sink for FakeSink {
+        fn send(&self, records: Vec<Record>) -> SendFuture<'_> {
+            self.sent.lock().unwrap().extend(records);
+            let outcome = (self.outcome)();
+            Box::pin(async move {
+                match outcome {
+                    Some(r) => r,
+                    None => std::future::pending().await,
+                }
+            })
+        }
+        fn ready(&self) -> bool {
+            false
+        }
+        fn flush(&self, _: Duration) {}
+        fn queue_depth(&self) -> u64 {
+            0
+        }
+    }
+
+    const TOKEN_SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    async fn answer(outcome: fn() -> Option<Result<(), SinkError>>) -> (u16, Option<String>, String, Arc<FakeSink>) {
+        let mut env = HashMap::new();
+        env.insert("RINGPATH_PRODUCE_TIMEOUT_MS".to_string(), "50".to_string());
+        env.insert("RINGPATH_ASSETS_DIR".to_string(), "/nonexistent".to_string());
+        let settings = Settings::from_env(&env).unwrap();
+        let accounts = AccountsFile::parse(&format!("[[account]]\nid = \"acc_demo\"\ntoken_sha256 = \"{TOKEN_SHA}\"\n")).unwrap();
+        let sink = Arc::new(FakeSink { outcome, sent: Mutex::new(Vec::new()) });
+        let state = web::Data::new(AppState::new(settings, accounts, sink.clone()));
+        let app = atest::init_service(actix_web::App::new().app_data(state).configure(configure)).await;
+        let now = now_ms();
+        let body = json!({"v":1,"account":"acc_demo","sent_at":now,"consent":"denied","events":[{"id":"e1","type":"pageview","ts":now,"url":"https://demo.example/"}]});
+        let req = atest::TestRequest::post().uri("/v1/collect").insert_header(("content-type", "text/plain")).set_payload(body.to_string()).to_request();
+        let resp = atest::call_service(&app, req).await;
+        let status = resp.status().as_u16();
+        let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = String::from_utf8(atest::read_body(resp).await.to_vec()).unwrap();
+        (status, retry, body, sink)
+    }
+
+    #[actix_web::test]
+    async fn broker_outcomes_map_to_one_status_each() {
+        let (status, retry, _, sink) = answer(|| Some(Ok(()))).await;
+        assert_eq!((status, retry), (204, None));
+        assert_eq!(sink.sent.lock().unwrap().len(), 1);
+
+        // Backpressure: retry soon.
+        let (status, retry, body, _) = answer(|| Some(Err(SinkError::QueueFull))).await;
+        assert_eq!((status, retry.as_deref()), (503, Some("1")));
+        assert!(body.contains("could not be made durable"), "{body}");
+
+        // Broker gone: retry later.
+        let (status, retry, _, _) = answer(|| Some(Err(SinkError::Unavailable("down".into())))).await;
+        assert_eq!((status, retry.as_deref()), (503, Some("5")));
+
+        // No delivery report in time: 503, never a 2xx.
+        let (status, retry, _, _) = answer(|| None).await;
+        assert_eq!((status, retry.as_deref()), (503, Some("5")));
+
+        // A record the broker can never take is the client's problem, and dead-lettered.
+        let (status, _, body, sink) = answer(|| Some(Err(SinkError::Rejected("MessageSizeTooLarge".into())))).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("rejected by the broker"), "{body}");
+        let sent = sink.sent.lock().unwrap();
+        assert_eq!(sent.len(), 2, "the event, then its dead letter");
+        assert_eq!(sent[1].topic, "ringpath.dlq");
+    }
 
     #[test]
     fn borrowed_event_json_is_the_event_message() {
