@@ -40,6 +40,9 @@ pub struct PoolState {
     by_session: HashMap<String, usize>,
     /// Counts uses, to order them within a millisecond.
     uses: u64,
+    /// Latest use time seen: request times are taken before the pool lock,
+    /// so a later use may carry an earlier time; stamps never go back.
+    latest: i64,
     pub exhausted_total: u64,
 }
 
@@ -49,6 +52,7 @@ impl PoolState {
             numbers: numbers.iter().map(|n| NumberState { number: n.clone(), holders: Vec::new(), last_used: (i64::MIN, 0) }).collect(),
             by_session: HashMap::new(),
             uses: 0,
+            latest: i64::MIN,
             exhausted_total: 0,
         }
     }
@@ -89,8 +93,9 @@ impl PoolState {
     }
 
     fn stamp(&mut self, now: i64) -> (i64, u64) {
+        self.latest = self.latest.max(now);
         self.uses += 1;
-        (now, self.uses)
+        (self.latest, self.uses)
     }
 
     /// Gives `session` its number (renewing an existing hold).
@@ -144,7 +149,10 @@ impl PoolState {
         if let Some(&prev) = self.by_session.get(session) {
             self.numbers[prev].holders.retain(|h| h.session != session);
         }
-        let stamp = self.stamp(assigned_at);
+        // Replayed uses keep their own times (messages arrive in no global order).
+        self.uses += 1;
+        self.latest = self.latest.max(assigned_at);
+        let stamp = (assigned_at, self.uses);
         let n = &mut self.numbers[i];
         n.holders.push(Holder { session: session.to_owned(), expires_at });
         n.last_used = n.last_used.max(stamp);
@@ -199,6 +207,15 @@ mod tests {
         for n in ["+15550109000", "+15550109001", "+15550109002"] {
             assert_eq!(got.iter().filter(|g| *g == n).count(), 3, "{got:?}");
         }
+    }
+
+    #[test]
+    fn reuse_follows_the_order_of_use_even_when_request_times_arrive_out_of_order() {
+        let mut p = pool(3);
+        // Request times taken before the lock: 10, 9, 8, … in lock order.
+        let got: Vec<_> = (0..9).map(|i| p.assign(&format!("s{i}"), 10 - i, HOLD).number).collect();
+        assert_eq!(&got[3..6], &got[0..3], "shared reuse starts from the first number used: {got:?}");
+        assert_eq!(&got[6..9], &got[0..3]);
     }
 
     #[test]
