@@ -89,7 +89,7 @@ if [ "$(chq 'SELECT count() FROM events' 2>/dev/null || echo 0)" -lt "$EVENTS" ]
   t1=$(date +%s.%N)
   echo "load: $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
   log "letting merges settle (OPTIMIZE … FINAL)"
-  for t in events calls assignments; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+  for t in events calls assignments event_stats; do chq "OPTIMIZE TABLE $t FINAL" || true; done
 else
   log "data already loaded in $DIR"
 fi
@@ -124,6 +124,11 @@ for model in last_touch first_touch linear; do
   for dim in channel source medium campaign landing_page referrer_host; do
     measure "attribution $dim/$model" "/v1/accounts/$ACCOUNT/attribution?from=$FROM_MS&to=$END_MS&dimension=$dim&model=$model"
   done
+done
+
+echo "== 30-day attribution, range not on whole hours (ragged ends read from events) =="
+for dim in channel landing_page; do
+  measure "attribution $dim/last_touch (ragged)" "/v1/accounts/$ACCOUNT/attribution?from=$((FROM_MS + 1234567))&to=$((END_MS - 1234567))&dimension=$dim&model=last_touch"
 done
 
 echo "== calls list =="
