@@ -89,38 +89,73 @@ impl Pipeline {
     }
 
     /// Runs until `shutdown` flips to true; then flushes and commits what it holds.
+    ///
+    /// One batch is written while the next one fills: a cycle takes
+    /// max(fill, write) instead of their sum, which keeps end-to-end latency
+    /// near the batch period. Writes stay strictly in order (batch n+1 starts
+    /// writing only after batch n committed), so calls still see the
+    /// assignments of earlier batches and offsets are committed in order.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut last_reattribution = Instant::now();
+        let mut writing = None;
         loop {
-            let mut batch = Batch::default();
-            let deadline = tokio::time::Instant::now() + self.settings.batch_period;
-            while batch.messages < self.settings.batch_rows {
-                tokio::select! {
-                    msg = self.consumer.recv() => match msg {
-                        Ok(m) => self.add(&mut batch, &m),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "kafka receive error");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = shutdown.changed() => break,
+            let fill = self.fill(&mut shutdown);
+            let batch = match writing.take() {
+                Some(previous) => {
+                    let (batch, written) = tokio::join!(fill, previous);
+                    written?;
+                    batch
                 }
+                None => fill.await,
+            };
+            let stopping = *shutdown.borrow();
+            let maintain = !stopping && last_reattribution.elapsed() > Duration::from_secs(5);
+            if maintain {
+                last_reattribution = Instant::now();
             }
-            if batch.messages > 0 {
-                self.flush(batch, &mut shutdown).await?;
-            }
-            if *shutdown.borrow() {
+            let cycle = self.write(batch, maintain, shutdown.clone());
+            if stopping {
+                cycle.await?;
                 tracing::info!("enrich stopping: last batch committed");
                 return Ok(());
             }
-            if last_reattribution.elapsed() > Duration::from_secs(5) {
-                last_reattribution = Instant::now();
-                if let Err(e) = self.reattribute_pending().await {
-                    tracing::warn!(error = %e, "re-attribution pass failed; will retry");
-                }
+            writing = Some(cycle);
+        }
+    }
+
+    /// Reads messages until the batch is full, its period is over, or shutdown.
+    async fn fill(&self, shutdown: &mut watch::Receiver<bool>) -> Batch {
+        let mut batch = Batch::default();
+        let period = tokio::time::sleep(self.settings.batch_period);
+        tokio::pin!(period);
+        while batch.messages < self.settings.batch_rows && !*shutdown.borrow() {
+            tokio::select! {
+                msg = self.consumer.recv() => match msg {
+                    Ok(m) => self.add(&mut batch, &m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "kafka receive error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                _ = &mut period => break,
+                _ = shutdown.changed() => break,
             }
         }
+        batch
+    }
+
+    /// Writes and commits one batch (if it holds anything), then, when due,
+    /// retries pending attributions.
+    async fn write(&self, batch: Batch, maintain: bool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        if batch.messages > 0 {
+            self.flush(batch, &mut shutdown).await?;
+        }
+        if maintain {
+            if let Err(e) = self.reattribute_pending().await {
+                tracing::warn!(error = %e, "re-attribution pass failed; will retry");
+            }
+        }
+        Ok(())
     }
 
     fn dead(batch: &mut Batch, stage: &str, reason: String, account: Option<String>, payload: &[u8]) {
