@@ -119,7 +119,9 @@ print(f"{label:<44} p50 {pick(0.50):7.1f} ms   p95 {pick(0.95):7.1f} ms   max {x
 PY
 }
 
-echo "== 30-day attribution ($REPS runs each) =="
+# The figures are wall-clock and CPU-bound: say how busy the machine was.
+load() { echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"; }
+echo "== 30-day attribution ($REPS runs each) $(load) =="
 for model in last_touch first_touch linear; do
   for dim in channel source medium campaign landing_page referrer_host; do
     measure "attribution $dim/$model" "/v1/accounts/$ACCOUNT/attribution?from=$FROM_MS&to=$END_MS&dimension=$dim&model=$model"
@@ -131,7 +133,7 @@ for dim in channel landing_page; do
   measure "attribution $dim/last_touch (ragged)" "/v1/accounts/$ACCOUNT/attribution?from=$((FROM_MS + 1234567))&to=$((END_MS - 1234567))&dimension=$dim&model=last_touch"
 done
 
-echo "== calls list =="
+echo "== calls list $(load) =="
 measure "calls first page (limit=100)" "/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=100"
 next_cursor() { curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/calls?from=$FROM_MS&to=$END_MS&limit=100$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("next_cursor") or "")'; }
 cursor=$(next_cursor "")
@@ -152,7 +154,7 @@ VISITOR=$(chq "SELECT visitor_id FROM calls WHERE account_id = '$ACCOUNT' AND vi
 measure "journey of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR"
 measure "export of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR/export"
 
-echo "== erasure of one visitor =="
+echo "== erasure of one visitor $(load) =="
 t0=$(date +%s.%N)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR")
 t1=$(date +%s.%N)
@@ -164,4 +166,5 @@ until curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR/
 done
 t2=$(date +%s.%N)
 python3 -c "print(f'erasure: DELETE answered in {($t1-$t0)*1000:.0f} ms; done (status=done) after {$t2-$t0:.1f} s')"
+load
 echo "left for the visitor: $(chq "SELECT (SELECT count() FROM events WHERE visitor_id = '$VISITOR') + (SELECT count() FROM calls WHERE visitor_id = '$VISITOR') + (SELECT count() FROM assignments WHERE visitor_id = '$VISITOR')") rows"
