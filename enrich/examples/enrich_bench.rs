@@ -17,6 +17,8 @@
 //! RINGPATH_CLICKHOUSE_DATABASE, RINGPATH_TOPIC_*, and the geo settings
 //! (RINGPATH_GEOIP_DBIP_V4/_V6, RINGPATH_GEOIP_CITY or RINGPATH_GEOIP=off).
 
+#![allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the workspace's rust-version
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -253,4 +253,54 @@ mod tests {
         assert_eq!(row.linear_channel, vec!["organic_social", "paid_search"]);
         assert_eq!(row.confidence, "exclusive");
     }
+
+    #[test]
+    fn a_renewal_holder_keeps_the_landing_click_id_of_the_sessions_first_assignment() {
+        let origin = AssignmentRow {
+            session_id: "s1".into(),
+            assigned_ms: 100,
+            url: "https://d.example/landing?gclid=G1".into(),
+            click_id_type: "gclid".into(),
+            click_id: "G1".into(),
+            channel: "paid_search".into(),
+            ..AssignmentRow::default()
+        };
+        let renewal = AssignmentRow { session_id: "s1".into(), assigned_ms: 900, url: "https://d.example/contact".into(), channel: "direct".into(), ..AssignmentRow::default() };
+        let mut row = CallRow::default();
+        credit_session(&mut row, &SessionEvidence { holder: &renewal, shared: false, origin: Some(&origin), session: None, first: None, lookback: &[] });
+        assert_eq!((row.click_id_type.as_str(), row.click_id.as_str()), ("gclid", "G1"));
+        assert_eq!((row.channel.as_str(), row.landing_page.as_str()), ("paid_search", "/landing"));
+        assert_eq!(row.linear_session, ["s1"]);
+    }
+
+    #[test]
+    fn first_touch_may_come_from_before_the_linear_lookback() {
+        let holder = AssignmentRow { session_id: "s3".into(), assigned_ms: 5_000, ..AssignmentRow::default() };
+        let old = SessionTouch { session_id: "s0".into(), started_ms: 10, channel: "email".into(), ..SessionTouch::default() };
+        let recent = [SessionTouch { session_id: "s3".into(), started_ms: 4_900, channel: "paid_search".into(), ..SessionTouch::default() }];
+        let mut row = CallRow::default();
+        credit_session(&mut row, &SessionEvidence { holder: &holder, shared: true, origin: None, session: Some(&recent[0]), first: Some(&old), lookback: &recent });
+        assert_eq!((row.first_touch_session.as_str(), row.first_touch_channel.as_str()), ("s0", "email"));
+        assert_eq!(row.linear_channel, ["paid_search"]);
+        assert_eq!(row.confidence, "shared");
+    }
+
+    #[test]
+    fn numbers_are_told_apart_by_the_accounts_dni_config() {
+        let file = ringpath_types::accounts::AccountsFile::parse(&format!(
+            "[[account]]\nid = \"acc_x\"\ntoken_sha256 = \"{}\"\n[account.dni]\nsite_numbers = [\"+15550100000\"]\n\
+             [[account.dni.pool]]\nid = \"ppc\"\nnumbers = [\"+15550109001\"]\n\
+             [[account.dni.source]]\nwhen = {{ channel = \"email\" }}\nnumber = \"+15550108001\"\n",
+            "0".repeat(64)
+        ))
+        .unwrap();
+        let acc = &file.account[0];
+        assert_eq!(target(acc, "+15550109001"), Target::Pool("ppc".into()));
+        assert!(matches!(target(acc, "+15550108001"), Target::Source { ref channel, .. } if channel == "email"));
+        assert_eq!(target(acc, "+15550100000"), Target::Site);
+        assert_eq!(target(acc, "+19999999999"), Target::Unknown);
+        let mut row = CallRow::default();
+        mark_site(&mut row);
+        assert_eq!((row.attribution.as_str(), row.confidence.as_str()), ("site", "none"));
+    }
 }

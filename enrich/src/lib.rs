@@ -3,6 +3,8 @@
 //! call attribution, exactly-once storage (replays collapse on ids), retention.
 //! It serves no API; the dashboard reads what it stores.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap
+
 pub mod attribution;
 pub mod geo;
 pub mod metrics;

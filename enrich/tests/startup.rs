@@ -2,6 +2,8 @@
 //! what to set, instead of running and silently storing no countries (which
 //! would also keep EU visitors' IPs whole).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::process::Command;
 
 fn enrich() -> Command {

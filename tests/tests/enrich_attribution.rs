@@ -5,6 +5,8 @@
 //! arrives before its assignment, and a visitor with several sessions (first
 //! touch vs last touch vs linear, also as the dashboard reports them).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::collections::HashMap;
 use std::time::Duration;
 

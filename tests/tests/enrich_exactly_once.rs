@@ -4,6 +4,9 @@
 //! pills. Counts are the logical ones users see (FINAL / uniqExact, the
 //! dashboard's totals); raw row counts are printed, not asserted.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+#![allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the workspace's rust-version
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,9 +21,13 @@ use serde_json::{json, Value};
 
 const MINUTE: i64 = 60_000;
 
+/// (key, payload) messages for one topic, and the whole load by topic ("events", "assignments", "calls").
+type Messages = Vec<(String, Vec<u8>)>;
+type Workload = Vec<(String, Messages)>;
+
 /// `events` page views over `visitors` visitors, `calls` sessions that took a
 /// pool number and called it. Returns (topic, key, payload) in send order.
-fn workload(tag: &str, events: usize, calls: usize) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+fn workload(tag: &str, events: usize, calls: usize) -> Workload {
     let now = now_ms();
     let mut ev = Vec::with_capacity(events);
     for i in 0..events {
@@ -44,7 +51,7 @@ fn workload(tag: &str, events: usize, calls: usize) -> Vec<(String, Vec<(String,
     vec![("events".into(), ev), ("assignments".into(), holds), ("calls".into(), call_msgs)]
 }
 
-async fn send_workload(stack: &Stack, work: &[(String, Vec<(String, Vec<u8>)>)]) {
+async fn send_workload(stack: &Stack, work: &[(String, Messages)]) {
     let writer = TopicWriter::new(&stack.brokers).unwrap();
     for (which, messages) in work {
         let topic = match which.as_str() {

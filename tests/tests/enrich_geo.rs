@@ -2,6 +2,8 @@
 //! (MaxMind GeoIP2/GeoLite2 City and DB-IP City Lite), opened the way
 //! `ringpath-enrich run` opens them; and what happens when a file is missing.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 

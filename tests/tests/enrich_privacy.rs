@@ -5,6 +5,8 @@
 //! every table finds no whole IP that had to be truncated, a consenting US
 //! visitor's IP is kept whole, and country/city come from the full address.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -5,6 +5,8 @@
 //! go with their monthly partition. Mutations are asynchronous on 18.16, so
 //! the test polls the counts.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::collections::HashMap;
 use std::time::Duration;
 
