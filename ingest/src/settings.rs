@@ -24,6 +24,8 @@ pub struct Settings {
     /// How long a produce may wait for the broker's ack before the client gets 503.
     pub produce_timeout: Duration,
     /// Producer linger (batching delay), added to every acknowledged request's latency.
+    /// 5 ms (librdkafka's default): at 1 ms its broker thread woke so often that a
+    /// request cost 2-3x the CPU under load (infra/bench/ingest.sh).
     pub kafka_linger: Duration,
     /// Longest time a client may take to send its body before 408 (slow-body clients).
     pub body_timeout: Duration,
@@ -62,7 +64,7 @@ impl Settings {
             rate_per_client: parse(env, "RINGPATH_RATE_PER_CLIENT", 100.0)?,
             rate_burst: parse(env, "RINGPATH_RATE_BURST", 200.0)?,
             produce_timeout: Duration::from_millis(parse(env, "RINGPATH_PRODUCE_TIMEOUT_MS", 5000u64)?),
-            kafka_linger: Duration::from_millis(parse(env, "RINGPATH_KAFKA_LINGER_MS", 1u64)?),
+            kafka_linger: Duration::from_millis(parse(env, "RINGPATH_KAFKA_LINGER_MS", 5u64)?),
             body_timeout: Duration::from_millis(parse(env, "RINGPATH_BODY_TIMEOUT_MS", 10_000u64)?),
             restore_holds: parse(env, "RINGPATH_RESTORE_HOLDS", true)?,
             shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),
