@@ -95,7 +95,7 @@ pub fn numbers_request(r: &NumbersRequest) -> Result<(), String> {
     }
     check_url("url", &r.url)?;
     if let Some(referrer) = r.referrer.as_deref().filter(|r| !r.is_empty()) {
-        check_url("referrer", referrer)?;
+        check_referrer("referrer", referrer)?;
     }
     Ok(())
 }
@@ -115,6 +115,17 @@ fn check_url(field: &str, value: &str) -> Result<(), String> {
     check_len(field, value, MAX_URL)?;
     if !(value.starts_with("https://") || value.starts_with("http://")) || ringpath_types::url::split(value).is_none() {
         return Err(format!("{field} must be an absolute http(s) URL"));
+    }
+    Ok(())
+}
+
+/// A referrer is any absolute URL with a host: besides http(s), Android apps
+/// send `android-app://com.google.android.gm/` (Gmail) and the like, and a
+/// page view must not be lost for it.
+fn check_referrer(field: &str, value: &str) -> Result<(), String> {
+    check_len(field, value, MAX_URL)?;
+    if ringpath_types::url::split(value).is_none() {
+        return Err(format!("{field} must be an absolute URL"));
     }
     Ok(())
 }
@@ -179,7 +190,7 @@ pub fn batch(b: &Batch, now_ms: i64) -> Result<i64, String> {
         }
         check_url(&at("url"), &e.url)?;
         if let Some(r) = e.referrer.as_deref().filter(|r| !r.is_empty()) {
-            check_url(&at("referrer"), r)?;
+            check_referrer(&at("referrer"), r)?;
         }
         check_len(&at("title"), e.title.as_deref().unwrap_or(""), MAX_TITLE)?;
         if let Some(n) = &e.number {
@@ -270,6 +281,15 @@ mod tests {
             let err = batch(&b, NOW).unwrap_err();
             assert!(err.contains(want), "wanted {want:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn app_referrers_are_kept() {
+        let mut b = good();
+        b.events[0].referrer = Some("android-app://com.google.android.gm/".into());
+        assert!(batch(&b, NOW).is_ok());
+        b.events[0].referrer = Some("android-app://".into());
+        assert!(batch(&b, NOW).unwrap_err().contains("referrer"));
     }
 
     #[test]
