@@ -200,6 +200,13 @@ pub fn committed_offset(brokers: &str, group: &str, topic: &str, partition: i32)
     }))
 }
 
+/// How many members a consumer group has, and whether it is stable (no rebalance under way).
+pub fn group_members(brokers: &str, group: &str) -> anyhow::Result<(usize, bool)> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", format!("reader-{}", crate::unique_suffix())).create()?;
+    let list = consumer.fetch_group_list(Some(group), Duration::from_secs(10))?;
+    Ok(list.groups().iter().find(|g| g.name() == group).map(|g| (g.members().len(), g.state() == "Stable")).unwrap_or((0, false)))
+}
+
 /// The end (next offset) of one partition.
 pub fn end_offset(brokers: &str, topic: &str, partition: i32) -> anyhow::Result<i64> {
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", format!("reader-{}", crate::unique_suffix())).create()?;

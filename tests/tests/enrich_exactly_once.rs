@@ -126,6 +126,33 @@ async fn enrich_killed_mid_batch_and_restarted_stores_every_message_exactly_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_enrich_processes_share_the_partitions_and_store_everything_once() {
+    let (events, calls) = (6_000u64, 30u64);
+    let mut stack = Stack::start(StackOptions { partitions: 4, with_enrich: false, ..StackOptions::default() }).await.unwrap();
+    let env = HashMap::from([("RINGPATH_ENRICH_BATCH_ROWS".to_string(), "500".to_string())]);
+    stack.start_enrich(env.clone()).unwrap();
+    let first = stack.enrich.take().unwrap();
+    stack.start_enrich(env).unwrap();
+    let second = stack.enrich.take().unwrap();
+    let group = format!("enrich-{}", stack.suffix);
+    let started = Instant::now();
+    while group_members(&stack.brokers, &group).unwrap() != (2, true) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the two processes never formed a stable group");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    send_workload(&stack, &workload("pair", events as usize, calls as usize)).await;
+    stack.wait_count("SELECT uniqExact(event_id) FROM events", events, Duration::from_secs(60)).await.unwrap();
+    stack.wait_count("SELECT count() FROM calls FINAL WHERE attribution = 'session'", calls, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(logical(&stack).await, (events, events, calls, calls));
+    let (a, b) = (first.metrics.rows.with_label_values(&["events"]).get(), second.metrics.rows.with_label_values(&["events"]).get());
+    println!("events written by the two processes: {a} + {b}");
+    assert!(a > 0 && b > 0 && a + b >= events, "both processes took partitions: {a} + {b}");
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_every_topic_from_the_start_changes_no_count_a_user_sees() {
     let (events, calls) = (5_000u64, 30u64);
     let mut stack = Stack::start(StackOptions::default()).await.unwrap();
