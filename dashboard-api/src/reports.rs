@@ -28,6 +28,10 @@ pub const SESSIONS_STATE: &str = "uniqIfState(if(session_id != '', session_id, p
 pub const VISITORS_STATE: &str = "uniqIfState(visitor_id, channel != '' AND visitor_id != '')";
 pub const PAGEVIEWS_STATE: &str = "uniqIfState(event_id, event_type = 'pageview')";
 
+/// The sketches of attribution_stats (migrations 0007/0008), from events.
+pub const SESSIONS_SKETCH: &str = "uniqHLL12State(if(session_id != '', session_id, page_id))";
+pub const VISITORS_SKETCH: &str = "uniqHLL12IfState(visitor_id, visitor_id != '')";
+
 /// Whole UTC hours of a range.
 const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)";
 /// One of the partial hours at either end of a range (`Split::bind_edges`
@@ -108,7 +112,8 @@ pub struct AttributionRow {
 #[derive(Debug, Row, Deserialize)]
 struct KeyCount {
     key: String,
-    n: u64,
+    sessions: u64,
+    visitors: u64,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -185,25 +190,18 @@ impl Reports {
     pub async fn attribution(&self, account: &str, from: i64, to: i64, dimension: &str, model: &str, include_bots: bool) -> Result<Vec<AttributionRow>, ReportError> {
         let (ev_col, last_col, first_col, linear_col) = dimension_columns(dimension);
         let bots = if include_bots { "" } else { " AND is_bot = 0" };
-        let stats_col = if dimension == "landing_page" { "landing_page" } else { ev_col };
-        // Sessions and visitors as two queries side by side: merging the uniq
-        // states is the cost of this report, and each query uses one core.
-        let distinct_sql = |stats_state: &str, events_state: &str| {
-            format!(
-                "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqIfMerge(x) AS n FROM ( \
-                   SELECT {stats_col} AS key, {stats_state} AS x FROM event_stats WHERE {STATS_IN_RANGE} AND channel != ''{bots} \
-                   UNION ALL \
-                   SELECT {ev_col} AS key, {events_state} AS x FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
-                   UNION ALL \
-                   SELECT {ev_col} AS key, {events_state} AS x FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
-                 ) GROUP BY key"
-            )
-        };
-        let sessions_sql = distinct_sql("sessions", SESSIONS_STATE);
-        let visitors_sql = distinct_sql("visitors", VISITORS_STATE);
+        // Whole hours from the sketches of attribution_stats, ragged ends from events.
+        let sessions_sql = format!(
+            "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ( \
+               SELECT key, sessions AS s, visitors AS v FROM attribution_stats WHERE {STATS_IN_RANGE} AND dimension = ?{bots} \
+               UNION ALL \
+               SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
+               UNION ALL \
+               SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
+             ) GROUP BY key"
+        );
         let split = Split::new(from, to);
-        let sessions_query = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account), account);
-        let visitors_query = split.bind_edges(split.bind_stats(self.reader.query(&visitors_sql), account), account);
+        let sessions_query = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account).bind(dimension), account);
         let calls_sql = match model {
             "first_touch" => format!(
                 "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
@@ -222,14 +220,10 @@ impl Reports {
         };
         let calls_query = bind_range(self.reader.query(&calls_sql), account, from, to);
         // Two independent reads: run them side by side.
-        let (sessions, visitors, calls) = tokio::try_join!(sessions_query.fetch_all::<KeyCount>(), visitors_query.fetch_all::<KeyCount>(), calls_query.fetch_all::<KeyCalls>())?;
+        let (sessions, calls) = tokio::try_join!(sessions_query.fetch_all::<KeyCount>(), calls_query.fetch_all::<KeyCalls>())?;
         let mut rows: BTreeMap<String, AttributionRow> = BTreeMap::new();
         for s in sessions {
-            rows.insert(s.key.clone(), AttributionRow { key: s.key, sessions: s.n, visitors: 0, calls: 0.0, conversion_rate: 0.0 });
-        }
-        for v in visitors {
-            let row = rows.entry(v.key.clone()).or_insert(AttributionRow { key: v.key, sessions: 0, visitors: 0, calls: 0.0, conversion_rate: 0.0 });
-            row.visitors = v.n;
+            rows.insert(s.key.clone(), AttributionRow { key: s.key, sessions: s.sessions, visitors: s.visitors, calls: 0.0, conversion_rate: 0.0 });
         }
         for c in calls {
             let row = rows.entry(c.key.clone()).or_insert(AttributionRow { key: c.key, sessions: 0, visitors: 0, calls: 0.0, conversion_rate: 0.0 });
@@ -438,23 +432,29 @@ impl Reports {
             .fetch_all::<u32>()
             .await?;
         hours.push(0);
-        // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
-        self.writer.query("ALTER TABLE event_stats DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''").bind(account).bind(&hours).bind(visitor).execute().await?;
-        self.writer
-            .query(&format!(
-                "INSERT INTO event_stats SELECT {STATS_SELECT} FROM events \
-                 WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32(toStartOfHour(ts))) \
-                 AND NOT (visitor_id = ? OR has(?, session_id)) {STATS_GROUP_BY}"
-            ))
-            .bind(account)
-            // The bounds let the sort key skip the days the visitor was not there.
-            .bind(hours.iter().copied().filter(|h| *h > 0).min().unwrap_or(0))
-            .bind(hours.iter().copied().max().unwrap_or(0).saturating_add(3600))
-            .bind(&hours)
-            .bind(visitor)
-            .bind(&sessions)
-            .execute()
-            .await?;
+        // The bounds let the sort key skip the days the visitor was not there.
+        let first_hour = hours.iter().copied().filter(|h| *h > 0).min().unwrap_or(0);
+        let after_last_hour = hours.iter().copied().max().unwrap_or(0).saturating_add(3600);
+        for (table, select, rest) in [("event_stats", STATS_SELECT, STATS_GROUP_BY), ("attribution_stats", ATTRIBUTION_SELECT, ATTRIBUTION_REST)] {
+            // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
+            self.writer.query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''")).bind(account).bind(&hours).bind(visitor).execute().await?;
+            let (array_join, group_by) = rest.split_once(" GROUP BY ").map(|(a, g)| (a.to_owned(), format!("GROUP BY {g}"))).unwrap_or((String::new(), rest.to_owned()));
+            let channel_only = if table == "attribution_stats" { " AND channel != ''" } else { "" };
+            self.writer
+                .query(&format!(
+                    "INSERT INTO {table} SELECT {select} FROM events {array_join} \
+                     WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32(toStartOfHour(ts))) \
+                     AND NOT (visitor_id = ? OR has(?, session_id)){channel_only} {group_by}"
+                ))
+                .bind(account)
+                .bind(first_hour)
+                .bind(after_last_hour)
+                .bind(&hours)
+                .bind(visitor)
+                .bind(&sessions)
+                .execute()
+                .await?;
+        }
         self.writer
             .query(
                 "ALTER TABLE calls UPDATE visitor_id = '', session_id = '', ip = '', from_number = '', caller_name = '', caller_city = '', \
@@ -516,6 +516,13 @@ pub const STATS_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_bot, c
     uniqIfState(event_id, event_type = 'pageview') AS pageviews";
 pub const STATS_GROUP_BY: &str = "GROUP BY account_id, hour, is_bot, channel, source, medium, campaign, landing_page, referrer_host";
 
+/// The select list, ARRAY JOIN and grouping of attribution_stats_mv (migration
+/// 0008; its WHERE is `channel != ''`), for the same rebuild.
+pub const ATTRIBUTION_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_bot, dim.1 AS dimension, dim.2 AS key, \
+    uniqHLL12State(if(session_id != '', session_id, page_id)) AS sessions, uniqHLL12IfState(visitor_id, visitor_id != '') AS visitors";
+pub const ATTRIBUTION_REST: &str = "ARRAY JOIN [('channel', channel), ('source', source), ('medium', medium), ('campaign', campaign), ('landing_page', path), ('referrer_host', referrer_host)] AS dim \
+    GROUP BY account_id, hour, is_bot, dimension, key";
+
 /// Tables whose rows about a visitor are deleted outright (calls are anonymised instead).
 pub const ERASE_TABLES: &[&str] = &["events", "assignments"];
 
@@ -542,6 +549,16 @@ mod tests {
         let backfill: String = include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
         assert!(squash(&backfill).contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "the backfill computes the same");
         assert!(view.contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "{view}");
+        let sketches: String = include_str!("../../infra/clickhouse/migrations/0008_attribution_stats_mv.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        let (join, group) = ATTRIBUTION_REST.split_once(" GROUP BY ").unwrap();
+        assert!(
+            squash(&sketches).contains(&format!("SELECT {} FROM {{db}}.events {} WHERE channel != '' GROUP BY {}", squash(ATTRIBUTION_SELECT), squash(join), squash(group))),
+            "{}",
+            squash(&sketches)
+        );
+        for sketch in [SESSIONS_SKETCH, VISITORS_SKETCH] {
+            assert!(squash(&sketches).contains(sketch), "{sketch}");
+        }
         for state in [SESSIONS_STATE, VISITORS_STATE, PAGEVIEWS_STATE] {
             assert!(view.contains(state), "{state}");
         }

@@ -17,6 +17,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_event_stats", include_str!("../../infra/clickhouse/migrations/0004_event_stats.sql")),
     ("0005_event_stats_mv", include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql")),
     ("0006_event_stats_backfill", include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql")),
+    ("0007_attribution_stats", include_str!("../../infra/clickhouse/migrations/0007_attribution_stats.sql")),
+    ("0008_attribution_stats_mv", include_str!("../../infra/clickhouse/migrations/0008_attribution_stats_mv.sql")),
+    ("0009_attribution_stats_backfill", include_str!("../../infra/clickhouse/migrations/0009_attribution_stats_backfill.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
@@ -41,6 +44,13 @@ pub struct SessionTouch {
     pub campaign: String,
     pub landing_page: String,
     pub referrer_host: String,
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Epoch milliseconds as DateTime seconds for binding.
+fn secs(ms: u64) -> u32 {
+    (ms / 1000).min(u64::from(u32::MAX)) as u32
 }
 
 /// Sessions (as [`SessionTouch`]) from the events matching `filter`: each
@@ -125,49 +135,57 @@ impl Store {
         self.insert_rows::<AssignmentRow>("assignments", rows).await
     }
 
-    /// Assignment rows whose hold covers `at_ms` for this number, newest first.
-    pub async fn holders(&self, account: &str, number: &str, at_ms: u64) -> Result<Vec<AssignmentRow>, StoreError> {
+    /// The number's assignment rows that cover `at_ms` or ended in the day
+    /// before it, oldest first: the holders at that time, and each holder
+    /// session's first assignment (its landing), in one read.
+    pub async fn number_history(&self, account: &str, number: &str, at_ms: u64) -> Result<Vec<AssignmentRow>, StoreError> {
         Ok(self
             .client
-            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND number = ? AND assigned_ms <= ? AND expires_ms >= ? ORDER BY assigned_ms DESC LIMIT 100")
+            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND number = ? AND assigned_ms <= ? AND expires_ms >= ? ORDER BY assigned_ms LIMIT 1000")
             .bind(account)
             .bind(number)
             .bind(at_ms)
-            .bind(at_ms)
+            .bind(at_ms.saturating_sub(DAY_MS))
             .fetch_all::<AssignmentRow>()
             .await?)
     }
 
-    /// The visitor's sessions that started in [from_ms, to_ms], oldest first, each with its source.
-    pub async fn visitor_sessions(&self, account: &str, visitor: &str, from_ms: u64, to_ms: u64) -> Result<Vec<SessionTouch>, StoreError> {
-        let sql = session_touches("account_id = ? AND visitor_id = ? AND session_id != '' AND ts_ms >= ? AND ts_ms <= ?", "LIMIT 1000");
-        Ok(self.client.query(&sql).bind(account).bind(visitor).bind(from_ms).bind(to_ms).fetch_all::<SessionTouch>().await?)
-    }
-
-    /// One session's source from its own events (for sessions without a visitor id).
-    pub async fn visitor_sessions_by_session(&self, account: &str, session: &str) -> Result<Option<SessionTouch>, StoreError> {
-        let sql = session_touches("account_id = ? AND session_id = ?", "");
-        Ok(self.client.query(&sql).bind(account).bind(session).fetch_optional::<SessionTouch>().await?)
-    }
-
-    /// The visitor's first known session up to `to_ms` (first touch looks
-    /// further back than the linear lookback: as far as retention allows).
-    pub async fn first_session(&self, account: &str, visitor: &str, to_ms: u64) -> Result<Option<SessionTouch>, StoreError> {
-        let sql = session_touches("account_id = ? AND visitor_id = ? AND session_id != '' AND ts_ms <= ?", "LIMIT 1");
-        Ok(self.client.query(&sql).bind(account).bind(visitor).bind(to_ms).fetch_optional::<SessionTouch>().await?)
-    }
-
-    /// The assignment that first gave `session` this number: its landing URL,
-    /// referrer and click id (renewals carry only the current page).
-    pub async fn session_origin(&self, account: &str, number: &str, session: &str) -> Result<Option<AssignmentRow>, StoreError> {
+    /// The visitor's sessions that started in [from_ms, to_ms] and their
+    /// first known session before `to_ms` (first touch looks further back
+    /// than the linear lookback, as far as retention allows), in one read;
+    /// each with the source of its first event that has one.
+    pub async fn visitor_touches(&self, account: &str, visitor: &str, from_ms: u64, to_ms: u64) -> Result<Vec<SessionTouch>, StoreError> {
+        // `toDate(ts)` bounds let ClickHouse read only the days in range (it is in the sort key).
+        let first = session_touches("account_id = ? AND toDate(ts) <= toDate(toDateTime(?)) AND visitor_id = ? AND session_id != '' AND ts_ms <= ?", "LIMIT 1");
+        let lookback = session_touches(
+            "account_id = ? AND toDate(ts) >= toDate(toDateTime(?)) AND toDate(ts) <= toDate(toDateTime(?)) \
+             AND visitor_id = ? AND session_id != '' AND ts_ms >= ? AND ts_ms <= ?",
+            "LIMIT 1000",
+        );
+        let sql = ["SELECT * FROM (", first.as_str(), ") UNION ALL SELECT * FROM (", lookback.as_str(), ")"].concat();
         Ok(self
             .client
-            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND number = ? AND session_id = ? ORDER BY assigned_ms LIMIT 1")
+            .query(&sql)
             .bind(account)
-            .bind(number)
-            .bind(session)
-            .fetch_optional::<AssignmentRow>()
+            .bind(secs(to_ms))
+            .bind(visitor)
+            .bind(to_ms)
+            .bind(account)
+            .bind(secs(from_ms))
+            .bind(secs(to_ms))
+            .bind(visitor)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all::<SessionTouch>()
             .await?)
+    }
+
+    /// One session's source from its own events (for sessions without a visitor id),
+    /// looking at the days around `around_ms` (a session lives for hours, not weeks).
+    pub async fn visitor_sessions_by_session(&self, account: &str, session: &str, around_ms: u64) -> Result<Option<SessionTouch>, StoreError> {
+        let sql = session_touches("account_id = ? AND toDate(ts) >= toDate(toDateTime(?)) AND toDate(ts) <= toDate(toDateTime(?)) AND session_id = ?", "");
+        let (from, to) = (secs(around_ms.saturating_sub(2 * DAY_MS)), secs(around_ms + 2 * DAY_MS));
+        Ok(self.client.query(&sql).bind(account).bind(from).bind(to).bind(session).fetch_optional::<SessionTouch>().await?)
     }
 
     /// Calls whose newest version is still waiting for its assignment.

@@ -46,8 +46,9 @@ async fn generated_data_loads_into_clickhouse_and_the_aggregates_match_the_event
     let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/attribution?from={from}&to={to}&dimension=channel&model=linear")).await;
     let credited: f64 = body["rows"].as_array().unwrap().iter().map(|r| r["calls"].as_f64().unwrap()).sum();
     assert!((credited - 400.0).abs() < 0.01, "every call credited once: {credited}");
-    // The API reads event_stats (filled by the materialized view); the same
-    // numbers straight from events, exact, per landing channel (no bots):
+    // The API reads attribution_stats (HyperLogLog sketches kept by a
+    // materialized view); the same numbers straight from events, exact, per
+    // landing channel (no bots), agree within the sketches' error:
     let raw: Vec<KeyCounts> = stack
         .ch
         .query(
@@ -62,9 +63,11 @@ async fn generated_data_loads_into_clickhouse_and_the_aggregates_match_the_event
     assert!(raw.len() >= 6, "{raw:?}");
     for r in &raw {
         let row = body["rows"].as_array().unwrap().iter().find(|x| x["key"] == r.key.as_str()).unwrap_or_else(|| panic!("{} missing: {body}", r.key));
-        assert_eq!((row["sessions"].as_u64().unwrap(), row["visitors"].as_u64().unwrap()), (r.sessions, r.visitors), "{}", r.key);
+        let close = |got: u64, want: u64| (got as f64 - want as f64).abs() <= (want as f64 * 0.05).max(1.0);
+        let (sessions, visitors) = (row["sessions"].as_u64().unwrap(), row["visitors"].as_u64().unwrap());
+        assert!(close(sessions, r.sessions) && close(visitors, r.visitors), "{}: API {sessions}/{visitors}, exact {}/{}", r.key, r.sessions, r.visitors);
     }
-    // Page views per day, from the aggregates, equal the distinct page view events.
+    // Page views per day, from event_stats (uniq states, exact at this size), equal the distinct page view events.
     let series = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from={from}&to={to}&interval=day&metric=pageviews")).await;
     let exact = stack
         .ch
