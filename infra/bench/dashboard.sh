@@ -89,9 +89,11 @@ if [ "$(chq 'SELECT count() FROM events' 2>/dev/null || echo 0)" -lt "$EVENTS" ]
   t1=$(date +%s.%N)
   echo "load: $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
   log "letting merges settle (OPTIMIZE … FINAL)"
-  for t in events calls assignments event_stats; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+  for t in events calls assignments event_stats attribution_stats; do chq "OPTIMIZE TABLE $t FINAL" || true; done
 else
-  log "data already loaded in $DIR"
+  log "data already loaded in $DIR; applying any new migrations (backfills included)"
+  "$BIN" generate --migrate --events 0 --calls 0 2>/dev/null
+  for t in event_stats attribution_stats; do chq "OPTIMIZE TABLE $t FINAL" || true; done
 fi
 echo "rows: events=$(chq 'SELECT count() FROM events') calls=$(chq 'SELECT count() FROM calls') assignments=$(chq 'SELECT count() FROM assignments')"
 echo "disk: $(chq "SELECT formatReadableSize(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = '$DB'")"
