@@ -23,7 +23,7 @@ use crate::geo::GeoLookup;
 use crate::metrics::Metrics;
 use crate::rows::{AssignmentRow, CallRow, EventRow};
 use crate::settings::Settings;
-use crate::store::{Store, StoreError};
+use crate::store::{SessionTouch, Store, StoreError};
 use crate::transform;
 
 pub struct Pipeline {
@@ -301,37 +301,30 @@ impl Pipeline {
         let target = attribution::target(account, &row.to_number);
         match &target {
             Target::Pool(_) => {
-                let holders = self.store.holders(&account.id, &row.to_number, row.started_ms).await?;
-                match attribution::pick_holder(&holders, row.started_ms) {
-                    Some((holder, shared)) => {
-                        let at = row.started_ms;
-                        let origin = self.store.session_origin(&account.id, &row.to_number, &holder.session_id).await?;
-                        let visitor = if holder.visitor_id.is_empty() { origin.as_ref().map(|o| o.visitor_id.clone()).unwrap_or_default() } else { holder.visitor_id.clone() };
-                        let (lookback, first) = if visitor.is_empty() {
-                            (Vec::new(), None)
-                        } else {
-                            let lookback = self.store.visitor_sessions(&account.id, &visitor, at.saturating_sub(attribution::LINEAR_LOOKBACK_MS), at).await?;
-                            (lookback, self.store.first_session(&account.id, &visitor, at).await?)
-                        };
-                        let session = match lookback.iter().find(|s| s.session_id == holder.session_id) {
-                            Some(s) => Some(s.clone()),
-                            None => self.store.visitor_sessions_by_session(&account.id, &holder.session_id).await?,
-                        };
-                        let evidence = attribution::SessionEvidence {
-                            holder,
-                            shared,
-                            origin: origin.as_ref(),
-                            session: session.as_ref(),
-                            first: first.as_ref(),
-                            lookback: &lookback,
-                        };
-                        attribution::credit_session(row, &evidence);
-                    }
-                    None => {
-                        let waited = now_ms() - received_ms;
-                        row.attribution = if waited < self.settings.attribution_wait.as_millis() as i64 { "pending" } else { "none" }.into();
-                    }
-                }
+                let at = row.started_ms;
+                let history = self.store.number_history(&account.id, &row.to_number, at).await?;
+                let Some((holder, shared)) = attribution::pick_holder(&history, at) else {
+                    let waited = now_ms() - received_ms;
+                    row.attribution = if waited < self.settings.attribution_wait.as_millis() as i64 { "pending" } else { "none" }.into();
+                    return Ok(());
+                };
+                let origin = history.iter().filter(|r| r.session_id == holder.session_id).min_by_key(|r| r.assigned_ms);
+                let visitor = if holder.visitor_id.is_empty() { origin.map(|o| o.visitor_id.clone()).unwrap_or_default() } else { holder.visitor_id.clone() };
+                let touches = if visitor.is_empty() {
+                    Vec::new()
+                } else {
+                    self.store.visitor_touches(&account.id, &visitor, at.saturating_sub(attribution::LINEAR_LOOKBACK_MS), at).await?
+                };
+                let first = touches.iter().min_by_key(|t| (t.started_ms, t.session_id.clone())).cloned();
+                let mut lookback: Vec<SessionTouch> = touches.into_iter().filter(|t| t.started_ms >= at.saturating_sub(attribution::LINEAR_LOOKBACK_MS)).collect();
+                lookback.sort_by(|x, y| (x.started_ms, &x.session_id).cmp(&(y.started_ms, &y.session_id)));
+                lookback.dedup_by(|x, y| x.session_id == y.session_id);
+                let session = match lookback.iter().find(|s| s.session_id == holder.session_id) {
+                    Some(s) => Some(s.clone()),
+                    None => self.store.visitor_sessions_by_session(&account.id, &holder.session_id, holder.assigned_ms).await?,
+                };
+                let evidence = attribution::SessionEvidence { holder, shared, origin, session: session.as_ref(), first: first.as_ref(), lookback: &lookback };
+                attribution::credit_session(row, &evidence);
             }
             Target::Source { .. } => attribution::credit_source(row, &target),
             Target::Site => attribution::mark_site(row),
