@@ -39,6 +39,33 @@ const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour 
 /// skips granules and moves the filter to PREWHERE for the plain form.
 const EDGE_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?";
 
+/// A range as attribution reads it: whole UTC days, whole hours, and the ragged
+/// ends (ms), each list without empty pieces. Days and hours in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pieces {
+    pub days: Vec<(u32, u32)>,
+    pub hours: Vec<(u32, u32)>,
+    pub edges: Vec<(u64, u64)>,
+}
+
+impl Pieces {
+    pub fn new(from: i64, to: i64) -> Pieces {
+        let split = Split::new(from, to);
+        let edges: Vec<(u64, u64)> = [split.head, split.tail].into_iter().filter(|(lo, hi)| lo < hi).collect();
+        let (h1, h2) = split.stats;
+        if h1 >= h2 {
+            return Pieces { days: Vec::new(), hours: Vec::new(), edges };
+        }
+        let d1 = h1.div_ceil(86_400) * 86_400;
+        let d2 = h2 / 86_400 * 86_400;
+        if d1 >= d2 {
+            return Pieces { days: Vec::new(), hours: vec![(h1, h2)], edges };
+        }
+        let hours = [(h1, d1), (d2, h2)].into_iter().filter(|(lo, hi)| lo < hi).collect();
+        Pieces { days: vec![(d1, d2)], hours, edges }
+    }
+}
+
 /// A report range cut into the whole hours event_stats answers and the ragged
 /// ends only events can. uniq states are sets, so an overlap would not count twice.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -190,18 +217,30 @@ impl Reports {
     pub async fn attribution(&self, account: &str, from: i64, to: i64, dimension: &str, model: &str, include_bots: bool) -> Result<Vec<AttributionRow>, ReportError> {
         let (ev_col, last_col, first_col, linear_col) = dimension_columns(dimension);
         let bots = if include_bots { "" } else { " AND is_bot = 0" };
-        // Whole hours from the sketches of attribution_stats, ragged ends from events.
+        // Whole UTC days from attribution_daily, whole hours around them from
+        // attribution_stats, ragged ends from events: sketches merge as unions.
+        let pieces = Pieces::new(from, to);
+        let mut parts: Vec<String> = Vec::new();
+        for _ in &pieces.days {
+            parts.push(format!("SELECT key, sessions AS s, visitors AS v FROM attribution_daily WHERE account_id = ? AND dimension = ? AND hour >= toDateTime(?) AND hour < toDateTime(?){bots}"));
+        }
+        for _ in &pieces.hours {
+            parts.push(format!("SELECT key, sessions AS s, visitors AS v FROM attribution_stats WHERE account_id = ? AND dimension = ? AND hour >= toDateTime(?) AND hour < toDateTime(?){bots}"));
+        }
+        for _ in &pieces.edges {
+            parts.push(format!("SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key"));
+        }
         let sessions_sql = format!(
-            "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ( \
-               SELECT key, sessions AS s, visitors AS v FROM attribution_stats WHERE {STATS_IN_RANGE} AND dimension = ?{bots} \
-               UNION ALL \
-               SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
-               UNION ALL \
-               SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key \
-             ) GROUP BY key"
+            "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ({}) GROUP BY key",
+            parts.join(" UNION ALL ")
         );
-        let split = Split::new(from, to);
-        let sessions_query = split.bind_edges(split.bind_stats(self.reader.query(&sessions_sql), account).bind(dimension), account);
+        let mut sessions_query = self.reader.query(&sessions_sql);
+        for (lo, hi) in pieces.days.iter().chain(pieces.hours.iter()) {
+            sessions_query = sessions_query.bind(account).bind(dimension).bind(*lo).bind(*hi);
+        }
+        for (lo, hi) in &pieces.edges {
+            sessions_query = sessions_query.bind(account).bind(lo / 1000).bind(hi.div_ceil(1000)).bind(*lo).bind(*hi);
+        }
         let calls_sql = match model {
             "first_touch" => format!(
                 "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
@@ -435,21 +474,32 @@ impl Reports {
         // The bounds let the sort key skip the days the visitor was not there.
         let first_hour = hours.iter().copied().filter(|h| *h > 0).min().unwrap_or(0);
         let after_last_hour = hours.iter().copied().max().unwrap_or(0).saturating_add(3600);
-        for (table, select, rest) in [("event_stats", STATS_SELECT, STATS_GROUP_BY), ("attribution_stats", ATTRIBUTION_SELECT, ATTRIBUTION_REST)] {
+        let daily_select = ATTRIBUTION_SELECT.replace("toStartOfHour(ts) AS hour", "toStartOfDay(ts, 'UTC') AS hour");
+        let mut days: Vec<u32> = hours.iter().map(|h| h / 86_400 * 86_400).collect();
+        days.sort_unstable();
+        days.dedup();
+        let first_day = days.iter().copied().filter(|d| *d > 0).min().unwrap_or(0);
+        let after_last_day = days.iter().copied().max().unwrap_or(0).saturating_add(86_400);
+        let tables = [
+            ("event_stats", STATS_SELECT, STATS_GROUP_BY, &hours, "toStartOfHour(ts)", first_hour, after_last_hour),
+            ("attribution_stats", ATTRIBUTION_SELECT, ATTRIBUTION_REST, &hours, "toStartOfHour(ts)", first_hour, after_last_hour),
+            ("attribution_daily", daily_select.as_str(), ATTRIBUTION_REST, &days, "toStartOfDay(ts, 'UTC')", first_day, after_last_day),
+        ];
+        for (table, select, rest, periods, period_of, lo, hi) in tables {
             // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
-            self.writer.query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''")).bind(account).bind(&hours).bind(visitor).execute().await?;
+            self.writer.query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''")).bind(account).bind(periods).bind(visitor).execute().await?;
             let (array_join, group_by) = rest.split_once(" GROUP BY ").map(|(a, g)| (a.to_owned(), format!("GROUP BY {g}"))).unwrap_or((String::new(), rest.to_owned()));
-            let channel_only = if table == "attribution_stats" { " AND channel != ''" } else { "" };
+            let channel_only = if table == "event_stats" { "" } else { " AND channel != ''" };
             self.writer
                 .query(&format!(
                     "INSERT INTO {table} SELECT {select} FROM events {array_join} \
-                     WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32(toStartOfHour(ts))) \
+                     WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32({period_of})) \
                      AND NOT (visitor_id = ? OR has(?, session_id)){channel_only} {group_by}"
                 ))
                 .bind(account)
-                .bind(first_hour)
-                .bind(after_last_hour)
-                .bind(&hours)
+                .bind(lo)
+                .bind(hi)
+                .bind(periods)
                 .bind(visitor)
                 .bind(&sessions)
                 .execute()
@@ -574,6 +624,20 @@ mod tests {
         assert_eq!((aligned.head.0, aligned.head.1, aligned.tail.0, aligned.tail.1), (10 * h, 10 * h, 12 * h, 12 * h));
         let inside = Split::new(i(10 * h + 5), i(10 * h + 9));
         assert_eq!((inside.stats, inside.head), ((0, 0), (10 * h + 5, 10 * h + 9)));
+    }
+
+    #[test]
+    fn attribution_reads_whole_days_then_hours_then_ragged_ends() {
+        let (h, d) = (3_600_000i64, 86_400_000i64);
+        let s = |ms: i64| (ms / 1000) as u32;
+        let p = Pieces::new(10 * d + 5 * h + 7, 13 * d + 2 * h + 9);
+        assert_eq!(p.days, vec![(s(11 * d), s(13 * d))]);
+        assert_eq!(p.hours, vec![(s(10 * d + 6 * h), s(11 * d)), (s(13 * d), s(13 * d + 2 * h))]);
+        assert_eq!(p.edges, vec![((10 * d + 5 * h + 7) as u64, (10 * d + 6 * h) as u64), ((13 * d + 2 * h) as u64, (13 * d + 2 * h + 9) as u64)]);
+        let aligned = Pieces::new(10 * d, 40 * d);
+        assert_eq!((aligned.days, aligned.hours, aligned.edges), (vec![(s(10 * d), s(40 * d))], vec![], vec![]));
+        let short = Pieces::new(10 * d + h, 10 * d + 5 * h + 1);
+        assert_eq!((short.days.len(), short.hours, short.edges.len()), (0, vec![(s(10 * d + h), s(10 * d + 5 * h))], 1));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_attribution_stats", include_str!("../../infra/clickhouse/migrations/0007_attribution_stats.sql")),
     ("0008_attribution_stats_mv", include_str!("../../infra/clickhouse/migrations/0008_attribution_stats_mv.sql")),
     ("0009_attribution_stats_backfill", include_str!("../../infra/clickhouse/migrations/0009_attribution_stats_backfill.sql")),
+    ("0010_attribution_daily", include_str!("../../infra/clickhouse/migrations/0010_attribution_daily.sql")),
+    ("0011_attribution_daily_mv", include_str!("../../infra/clickhouse/migrations/0011_attribution_daily_mv.sql")),
+    ("0012_attribution_daily_backfill", include_str!("../../infra/clickhouse/migrations/0012_attribution_daily_backfill.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
