@@ -348,16 +348,16 @@ impl Reports {
             Some((ms, id)) => (ms, id, 1u8),
             None => (0, String::new(), 0u8),
         };
-        Ok(self
-            .reader
-            .query(
-                "SELECT ?fields FROM calls FINAL WHERE account_id = ? AND started_ms >= ? AND started_ms < ? \
-                 AND (? = 0 OR started_ms < ? OR (started_ms = ? AND call_id < ?)) \
-                 ORDER BY started_ms DESC, call_id DESC LIMIT ?",
-            )
-            .bind(account)
-            .bind(from)
-            .bind(to)
+        // The page's ids first, from the few columns that decide it; then whole
+        // rows for just those ids, which the sort key finds (account, call id).
+        let query = self.reader.query(&format!(
+            "SELECT ?fields FROM calls FINAL WHERE account_id = ? AND call_id IN ( \
+               SELECT call_id FROM calls FINAL WHERE {CALLS_IN_RANGE} \
+               AND (? = 0 OR started_ms < ? OR (started_ms = ? AND call_id < ?)) \
+               ORDER BY started_ms DESC, call_id DESC LIMIT ? \
+             ) ORDER BY started_ms DESC, call_id DESC"
+        ));
+        Ok(bind_range(query.bind(account), account, from, to)
             .bind(use_cursor)
             .bind(cursor_ms)
             .bind(cursor_ms)
