@@ -37,7 +37,9 @@ const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour 
 /// One of the partial hours at either end of a range (`Split::bind_edges`
 /// binds the head, then the tail). Two plain ranges, not one OR: 18.16 only
 /// skips granules and moves the filter to PREWHERE for the plain form.
-const EDGE_IN_RANGE: &str = "account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ms >= ? AND ts_ms < ?";
+/// PREWHERE is explicit: left to itself, 18.16 may pick `channel != ''` or
+/// `is_bot = 0` and read a whole day of strings for a few minutes of events.
+const EDGE_IN_RANGE: &str = "PREWHERE ts_ms >= ? AND ts_ms < ? WHERE account_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?)";
 
 /// A range as attribution reads it: whole UTC days, whole hours, and the ragged
 /// ends (ms), each list without empty pieces. Days and hours in seconds.
@@ -101,7 +103,7 @@ impl Split {
         let secs_up = |ms: u64| ms.div_ceil(1000).min(u32::MAX as u64) as u32;
         let mut q = q;
         for (lo, hi) in [self.head, self.tail] {
-            q = q.bind(account).bind(secs(lo)).bind(secs_up(hi)).bind(lo).bind(hi);
+            q = q.bind(lo).bind(hi).bind(account).bind(secs(lo)).bind(secs_up(hi));
         }
         q
     }
@@ -228,7 +230,7 @@ impl Reports {
             parts.push(format!("SELECT key, sessions AS s, visitors AS v FROM attribution_stats WHERE account_id = ? AND dimension = ? AND hour >= toDateTime(?) AND hour < toDateTime(?){bots}"));
         }
         for _ in &pieces.edges {
-            parts.push(format!("SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events WHERE {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key"));
+            parts.push(format!("SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key"));
         }
         let sessions_sql = format!(
             "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ({}) GROUP BY key",
@@ -239,7 +241,7 @@ impl Reports {
             sessions_query = sessions_query.bind(account).bind(dimension).bind(*lo).bind(*hi);
         }
         for (lo, hi) in &pieces.edges {
-            sessions_query = sessions_query.bind(account).bind(lo / 1000).bind(hi.div_ceil(1000)).bind(*lo).bind(*hi);
+            sessions_query = sessions_query.bind(*lo).bind(*hi).bind(account).bind(lo / 1000).bind(hi.div_ceil(1000));
         }
         let calls_sql = match model {
             "first_touch" => format!(
@@ -326,9 +328,9 @@ impl Reports {
                     "SELECT toUInt32({bucket}(hour, ?)) AS t, uniqIfMerge(x) AS value FROM ( \
                        SELECT hour, {state_col} AS x FROM event_stats WHERE {STATS_IN_RANGE}{stats_filter}{bots} \
                        UNION ALL \
-                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events WHERE {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
+                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
                        UNION ALL \
-                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events WHERE {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
+                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
                      ) GROUP BY t"
                 );
                 let edge_bucket = if whole_hours { sql } else { sql.replace("toStartOfHour(ts) AS hour", "ts AS hour").replace("GROUP BY hour", "GROUP BY ts") };
