@@ -187,22 +187,21 @@ fn follows_foreign_prefix(before: &[u8]) -> bool {
 /// missing ones shorten the tail.
 fn fill(template: &str, digits: &str, out: &mut String) {
     let slots = template.bytes().filter(u8::is_ascii_digit).count();
+    let mut rest = digits;
     let mut slot = 0;
-    let mut used = 0;
     // Digits are ASCII, so the separator runs between them are whole chars.
     let mut run_start = 0;
     for (i, byte) in template.bytes().enumerate() {
-        if !byte.is_ascii_digit() {
-            continue;
+        if byte.is_ascii_digit() {
+            if !rest.is_empty() {
+                out.push_str(&template[run_start..i]);
+            }
+            slot += 1;
+            let take = if slot == slots { rest.len() } else { rest.len().min(1) };
+            out.push_str(&rest[..take]);
+            rest = &rest[take..];
+            run_start = i + 1;
         }
-        if used < digits.len() {
-            out.push_str(&template[run_start..i]);
-        }
-        slot += 1;
-        let take = if slot == slots { digits.len() - used.min(digits.len()) } else { usize::from(used < digits.len()) };
-        out.push_str(&digits[used..used + take]);
-        used += take;
-        run_start = i + 1;
     }
 }
 
@@ -215,8 +214,8 @@ fn push_international(n: &Number<'_>, out: &mut String) {
 
 /// Writes `new` as the matched text was written in `form`.
 fn render(matched: &str, form: Form, target: &Number<'_>, new: &Number<'_>, out: &mut String) {
-    if target.cc() != new.cc() && (form.is_national() || form == Form::PlusTrunk || form == Form::International) {
-        // A national form cannot express another country's number.
+    if target.cc() != new.cc() && form != Form::DoubleZero {
+        // Only `00<cc>` spells out the country; the other forms cannot express another country's number.
         push_international(new, out);
         return;
     }

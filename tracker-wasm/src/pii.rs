@@ -95,12 +95,12 @@ pub fn strip_url(url: &str) -> String {
             None => (frag, String::new()),
         };
         if !route.is_empty() || !params.is_empty() {
-            out.push_str("#");
+            out.push('#');
             out.push_str(route);
         }
         if !params.is_empty() {
             if frag.contains('?') {
-                out.push_str("?");
+                out.push('?');
             }
             out.push_str(&params);
         }
