@@ -13,16 +13,17 @@ const NAME_PARTS: &str = "email phone mobile telephone address firstname lastnam
 /// Whole words (between `_`, `-`, `.`, `[`, … or camelCase humps) that mark a parameter.
 const NAME_WORDS: &str = "name fname lname tel mail zip addr dob pwd pass cell first last contact";
 
-/// Parameters that carry attribution and are never personal data.
-fn is_campaign_param(lower_name: &str) -> bool {
-    lower_name.starts_with("utm_") || ringpath_types::source::CLICK_ID_PARAMS.contains(&lower_name)
+/// Parameters that carry attribution and are never personal data (any case).
+fn is_campaign_param(name: &str) -> bool {
+    let utm = name.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("utm_"));
+    utm || ringpath_types::source::CLICK_ID_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
 }
 
 /// Whether a parameter name looks like it carries personal data.
 pub fn is_personal_name(name: &str) -> bool {
     let decoded = ringpath_types::url::percent_decode(name);
     let bytes = decoded.as_bytes();
-    if is_campaign_param(&decoded.to_ascii_lowercase()) {
+    if is_campaign_param(&decoded) {
         return false;
     }
     let mut compact = Vec::new();
@@ -112,8 +113,7 @@ fn filter_params(params: &str) -> String {
     let mut kept = String::with_capacity(params.len());
     for pair in params.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let lower = name.to_ascii_lowercase();
-        let personal = is_personal_name(name) || (!is_campaign_param(&lower) && is_personal_value(value));
+        let personal = is_personal_name(name) || (!is_campaign_param(name) && is_personal_value(value));
         if !personal {
             if !kept.is_empty() {
                 kept.push('&');
