@@ -18,9 +18,8 @@ step apt "apt_ok && command -v chromium && command -v clickhouse-server" \
 step kafka-jars "ls $KAFKA_LIBS/kafka_2.13-*.jar" \
   "mvn -q -f $RINGPATH_ROOT/infra/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$KAFKA_LIBS -DincludeScope=runtime"
 
-step wasm-bindgen-cli "$TOOLS_DIR/bin/wasm-bindgen --version | grep -q $WASM_BINDGEN_VERSION" \
-  "cargo install wasm-bindgen-cli --version =$WASM_BINDGEN_VERSION --root $TOOLS_DIR"
-
+# No wasm-bindgen: the tracker exports plain functions and ships a 20-line
+# loader (smaller than wasm-bindgen's glue), so wasm-bindgen-cli is not needed.
 step binaryen "$TOOLS_DIR/npm/node_modules/.bin/wasm-opt --version" \
   "mkdir -p $TOOLS_DIR/npm && cd $TOOLS_DIR/npm && npm install --no-audit --no-fund --silent binaryen@$BINARYEN_VERSION"
 

@@ -50,5 +50,4 @@ export RINGPATH_CLICKHOUSE_URL="${RINGPATH_CLICKHOUSE_URL:-http://127.0.0.1:$RIN
 
 KAFKA_LIBS="$RINGPATH_CACHE/kafka-libs"
 TOOLS_DIR="$RINGPATH_CACHE/tools"
-WASM_BINDGEN_VERSION="0.2.130"   # must equal the wasm-bindgen crate pin in tracker-wasm/Cargo.toml
 BINARYEN_VERSION="132.0.0"       # Debian's binaryen 108 corrupts the externref table
