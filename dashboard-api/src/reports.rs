@@ -352,19 +352,24 @@ impl Reports {
         };
         // The page's ids first, from the few columns that decide it; then whole
         // rows for just those ids, which the sort key finds (account, call id).
+        // (The newest version of each by LIMIT BY, not FINAL, which would merge the
+        // whole account's calls across every column.)
         let query = self.reader.query(&format!(
-            "SELECT ?fields FROM calls FINAL WHERE account_id = ? AND call_id IN ( \
-               SELECT call_id FROM calls FINAL WHERE {CALLS_IN_RANGE} \
-               AND (? = 0 OR started_ms < ? OR (started_ms = ? AND call_id < ?)) \
-               ORDER BY started_ms DESC, call_id DESC LIMIT ? \
+            "SELECT * FROM ( \
+               SELECT ?fields FROM calls PREWHERE call_id IN ( \
+                 SELECT call_id FROM calls FINAL WHERE {CALLS_IN_RANGE} \
+                 AND (? = 0 OR started_ms < ? OR (started_ms = ? AND call_id < ?)) \
+                 ORDER BY started_ms DESC, call_id DESC LIMIT ? \
+               ) WHERE account_id = ? ORDER BY call_id, version DESC LIMIT 1 BY call_id \
              ) ORDER BY started_ms DESC, call_id DESC"
         ));
-        Ok(bind_range(query.bind(account), account, from, to)
+        Ok(bind_range(query, account, from, to)
             .bind(use_cursor)
             .bind(cursor_ms)
             .bind(cursor_ms)
             .bind(cursor_id)
             .bind(limit)
+            .bind(account)
             .fetch_all::<CallRow>()
             .await?)
     }
