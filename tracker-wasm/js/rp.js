@@ -1,4 +1,4 @@
-/*! ringpath tracker — rp.js loads rp.wasm from its own directory. */
+/*! ringpath rp.js */
 (function () {
   // The browser side of the tracker: script tag, command queue, consent
   // signals, cookies, DNI fetches and DOM rewriting, events and beacons.
@@ -7,14 +7,14 @@
   // Every entry point from the page or the browser is guarded: nothing here
   // throws into the host. The whole file is one function, so terser may
   // mangle every name and `ringpath` is the only global it creates.
-  var w = window, d = document, nav = navigator, loc = location, X, utf8 = new TextEncoder(), unutf8 = new TextDecoder();
+  var w = window, d = document, nav = navigator, loc = location, X, utf8, unutf8;
   var VID = "_rp_vid", SID = "_rp_sid", NUM = "_rp_num";
   var HALF_HOUR_S = 1800, VISITOR_S = 395 * 86400;
   var E164 = /^\+[1-9]\d{6,14}$/;
   var account, endpoint, attr;
   // Consent signals as rp.wasm reads an Option<bool>: 0 = denied, 1 = granted, 2 = none yet.
   var consent = "", explicit = 2, tcf = 2, gcm = 2, tcfOn, dataLayerSeen;
-  var visitorId = "", sessionId = "", lastSend = 0, pageId = hex(16);
+  var visitorId = "", sessionId = "", lastSend = 0, pageId;
   var queue = [], ready, url = loc.href, referrer = d.referrer, landingUrl = url, landingRef = referrer;
   var visibleSince = d.visibilityState == "hidden" ? 0 : Date.now(), visibleMs = 0;
   var cfg, sites = "", shown = "", observer;
@@ -51,12 +51,13 @@
       return r;
     };
   }
+  // Random hex; crypto.getRandomValues exists wherever WebAssembly does.
   function hex(bytes) {
-    var a = new Uint8Array(bytes), s = "", i;
-    try { crypto.getRandomValues(a); } catch (e) { for (i = 0; i < bytes; i++) a[i] = Math.random() * 256; }
+    var a = crypto.getRandomValues(new Uint8Array(bytes)), s = "", i;
     for (i = 0; i < bytes; i++) s += (a[i] | 256).toString(16).slice(1);
     return s;
   }
+  function title() { return d.title ? d.title.slice(0, 300) : undefined; }
 
   // ---- storage: cookies only, and only with consent ----
   function cookie(k) {
@@ -143,7 +144,7 @@
   function track(type, p, u) {
     queue.push({
       id: hex(16), type: type, ts: Date.now(), url: httpUrl(u || url), referrer: httpUrl(referrer),
-      title: d.title ? d.title.slice(0, 300) : undefined, number: shown || undefined, props: p || {}
+      title: title(), number: shown || undefined, props: p || {}
     });
     if (ready) flush();
   }
@@ -165,7 +166,7 @@
     ready = 1;
     for (var i = 0; i < queue.length; i++) {
       queue[i].number = shown || undefined;
-      queue[i].title = d.title ? d.title.slice(0, 300) : undefined;
+      queue[i].title = title();
     }
     flush();
   }
@@ -361,6 +362,9 @@
       });
     }).then(function (m) {
       X = m.instance.exports;
+      utf8 = new TextEncoder();
+      unutf8 = new TextDecoder();
+      pageId = hex(16);
       var calls = [].slice.call(w.ringpath.q || []);
       var api = function (name, a, b) { try { command(name, a, b); } catch (e) {} };
       api.l = 1;
