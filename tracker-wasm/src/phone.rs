@@ -293,24 +293,22 @@ pub fn replace_in_tel_href(href: &str, targets: &[Number<'_>], new: &Number<'_>)
 /// Decodes `%XX` escapes of ASCII characters (what `tel:` hrefs use for `+`
 /// and spaces); anything else is kept as written.
 fn percent_decode_ascii(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('%') {
-        out.push_str(&rest[..pos]);
-        let hex = |at: usize| rest.as_bytes().get(at).and_then(|b| char::from(*b).to_digit(16));
-        let escaped = hex(pos + 1).zip(hex(pos + 2)).map(|(h, l)| (h * 16 + l) as u8).filter(u8::is_ascii);
-        match escaped {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[pos + 3..];
-            }
-            None => {
-                out.push('%');
-                rest = &rest[pos + 1..];
-            }
+    let mut copied = 0;
+    for i in 0..bytes.len() {
+        if i < copied || bytes[i] != b'%' {
+            continue;
+        }
+        if let Some(byte) = hex(i + 1).zip(hex(i + 2)).map(|(h, l)| h * 16 + l).filter(|b| *b < 0x80) {
+            // Both ends are ASCII bytes, so char boundaries.
+            out.push_str(&s[copied..i]);
+            out.push(char::from(byte as u8));
+            copied = i + 3;
         }
     }
-    out.push_str(rest);
+    out.push_str(&s[copied..]);
     out
 }
 
