@@ -4,6 +4,7 @@
 //! rp.js as one flat string (it parsed the config with `JSON.parse`, which
 //! costs nothing in the browser); fetching and showing numbers is not here.
 
+use ringpath_types::url::{split_byte, split_once_byte};
 use ringpath_types::{classify, Channel, Rule};
 
 /// Starts each rule in the flat encoding.
@@ -34,8 +35,8 @@ pub fn visit_kind(url: &str, referrer: &str) -> VisitKind {
 /// unmatchable rather than broader than the operator wrote it.
 fn parse_rule(encoded: &str) -> Option<Rule> {
     let mut rule = Rule::default();
-    for condition in encoded.split(COND_SEP).skip(1) {
-        let (key, value) = condition.split_once('=')?;
+    for condition in split_byte(encoded, COND_SEP as u8).skip(1) {
+        let (key, value) = split_once_byte(condition, b'=')?;
         let slot = match key {
             "source" => &mut rule.source,
             "medium" => &mut rule.medium,
@@ -54,7 +55,7 @@ fn parse_rule(encoded: &str) -> Option<Rule> {
 /// referrer is classified as a direct visit.
 pub fn first_match(url: &str, referrer: &str, rules: &str) -> Option<usize> {
     let visit = classify(url, referrer).or_else(|| classify(url, ""))?;
-    rules.split(RULE_SEP).skip(1).position(|encoded| parse_rule(encoded).is_some_and(|rule| rule.matches(&visit)))
+    split_byte(rules, RULE_SEP as u8).skip(1).position(|encoded| parse_rule(encoded).is_some_and(|rule| rule.matches(&visit)))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! `tel:` link targets. Pure text in, text out; walking the DOM is the
 //! caller's job. It does not validate numbering plans beyond the country code.
 
+use ringpath_types::url::{split_byte, split_once_byte, trim};
+
 /// An E.164 number: ASCII digits (country code + national significant
 /// number) and the length of the country code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +25,7 @@ const TWO_DIGIT_CODES: &[u8] = &[
 fn country_code_len(digits: &str) -> usize {
     match digits.as_bytes() {
         [b'1' | b'7', ..] => 1,
-        [a, b, ..] if TWO_DIGIT_CODES.contains(&((a - b'0') * 10 + (b - b'0'))) => 2,
+        [a, b, ..] if TWO_DIGIT_CODES.iter().any(|&code| code == (a - b'0') * 10 + (b - b'0')) => 2,
         _ => 3,
     }
 }
@@ -31,7 +33,7 @@ fn country_code_len(digits: &str) -> usize {
 impl<'a> Number<'a> {
     /// Reads `+<digits>` (7–15 digits, no leading zero); `None` otherwise.
     pub fn parse(e164: &'a str) -> Option<Number<'a>> {
-        let digits = ringpath_types::url::trim(e164).strip_prefix('+')?;
+        let digits = trim(e164).strip_prefix('+')?;
         let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         valid.then(|| Number { digits, cc_len: country_code_len(digits) })
     }
@@ -178,7 +180,7 @@ fn can_start_at(text: &[u8], start: usize) -> bool {
 /// `+44 555 …`: digits after another international prefix are a different
 /// country's number, not a national form of ours.
 fn follows_foreign_prefix(before: &[u8]) -> bool {
-    let run = before.iter().rev().take_while(|b| b.is_ascii_digit() || b" -.()/".contains(b)).count();
+    let run = before.iter().rev().take_while(|b| b.is_ascii_digit() || b" -.()/".iter().any(|s| s == *b)).count();
     run > 0 && before[..before.len() - run].last() == Some(&b'+')
 }
 
@@ -271,8 +273,8 @@ pub fn replace_in_tel_href(href: &str, targets: &[Number<'_>], new: &Number<'_>)
         return None;
     }
     let decoded = percent_decode_ascii(&href[4..]);
-    let (number, params) = decoded.split_once(';').map_or((decoded.as_str(), None), |(n, p)| (n, Some(p)));
-    let number = ringpath_types::url::trim(number);
+    let (number, params) = split_once_byte(&decoded, b';').map_or((decoded.as_str(), None), |(n, p)| (n, Some(p)));
+    let number = trim(number);
     let bytes = number.as_bytes();
     if bytes.is_empty() || !can_start_at(bytes, 0) {
         return None;
@@ -314,7 +316,7 @@ fn percent_decode_ascii(s: &str) -> String {
 
 /// Parses a comma-separated list of E.164 numbers, skipping invalid entries.
 pub fn parse_list(list: &str) -> Vec<Number<'_>> {
-    list.split(',').filter_map(Number::parse).collect()
+    split_byte(list, b',').filter_map(Number::parse).collect()
 }
 
 #[cfg(test)]

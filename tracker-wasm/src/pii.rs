@@ -4,6 +4,8 @@
 //! is not a campaign or click-id parameter). Kept parameters keep their exact
 //! original spelling and order. It does not touch the path.
 
+use ringpath_types::url::{percent_decode, split_byte, split_once_byte, trim};
+
 /// Parameter names (lower-cased, non-alphanumerics removed) that are personal
 /// data wherever they appear inside a name. (Space-separated strings, not
 /// arrays of `&str`: in rp.wasm an array costs 8 bytes of pointer per entry.)
@@ -21,7 +23,7 @@ fn is_campaign_param(name: &str) -> bool {
 
 /// Whether a parameter name looks like it carries personal data.
 pub fn is_personal_name(name: &str) -> bool {
-    let decoded = ringpath_types::url::percent_decode(name);
+    let decoded = percent_decode(name);
     let bytes = decoded.as_bytes();
     if is_campaign_param(&decoded) {
         return false;
@@ -32,7 +34,7 @@ pub fn is_personal_name(name: &str) -> bool {
             compact.push(byte.to_ascii_lowercase());
         }
     }
-    if NAME_PARTS.split(' ').any(|part| compact.windows(part.len()).any(|w| w == part.as_bytes())) {
+    if split_byte(NAME_PARTS, b' ').any(|part| compact.windows(part.len()).any(|w| w == part.as_bytes())) {
         return true;
     }
     // Words of `first_name`, `user-tel`, `contact[email]`, `firstName`.
@@ -43,7 +45,7 @@ pub fn is_personal_name(name: &str) -> bool {
         let hump = !at_end && i > 0 && bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase();
         if at_end || separator || hump {
             let word = &bytes[start..i];
-            if NAME_WORDS.split(' ').any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
+            if split_byte(NAME_WORDS, b' ').any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
                 return true;
             }
             start = if separator { i + 1 } else { i };
@@ -54,10 +56,10 @@ pub fn is_personal_name(name: &str) -> bool {
 
 /// Whether a parameter value is itself an e-mail address or a phone number.
 pub fn is_personal_value(value: &str) -> bool {
-    let decoded = ringpath_types::url::percent_decode(value);
-    let text = ringpath_types::url::trim(&decoded);
-    if let Some((local, domain)) = text.split_once('@') {
-        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
+    let decoded = percent_decode(value);
+    let text = trim(&decoded);
+    if let Some((local, domain)) = split_once_byte(text, b'@') {
+        if !local.is_empty() && domain.bytes().any(|b| b == b'.') && !domain.starts_with('.') && !domain.ends_with('.') {
             return true;
         }
     }
@@ -70,11 +72,11 @@ pub fn is_personal_value(value: &str) -> bool {
 
 /// Drops personal-data parameters from the query and fragment of `url`.
 pub fn strip_url(url: &str) -> String {
-    let (before_fragment, fragment) = match url.split_once('#') {
+    let (before_fragment, fragment) = match split_once_byte(url, b'#') {
         Some((head, frag)) => (head, Some(frag)),
         None => (url, None),
     };
-    let (base, query) = match before_fragment.split_once('?') {
+    let (base, query) = match split_once_byte(before_fragment, b'?') {
         Some((head, q)) => (head, Some(q)),
         None => (before_fragment, None),
     };
@@ -90,9 +92,9 @@ pub fn strip_url(url: &str) -> String {
     if let Some(frag) = fragment {
         // Fragments are usually anchors or client routes (`#/form?step=2`);
         // only their parameter-style part is filtered.
-        let (route, params) = match frag.split_once('?') {
+        let (route, params) = match split_once_byte(frag, b'?') {
             Some((route, params)) => (route, filter_params(params)),
-            None if frag.contains('=') => ("", filter_params(frag)),
+            None if frag.bytes().any(|b| b == b'=') => ("", filter_params(frag)),
             None => (frag, String::new()),
         };
         if !route.is_empty() || !params.is_empty() {
@@ -100,7 +102,7 @@ pub fn strip_url(url: &str) -> String {
             out.push_str(route);
         }
         if !params.is_empty() {
-            if frag.contains('?') {
+            if frag.bytes().any(|b| b == b'?') {
                 out.push('?');
             }
             out.push_str(&params);
@@ -111,8 +113,8 @@ pub fn strip_url(url: &str) -> String {
 
 fn filter_params(params: &str) -> String {
     let mut kept = String::with_capacity(params.len());
-    for pair in params.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for pair in split_byte(params, b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
         let personal = is_personal_name(name) || (!is_campaign_param(name) && is_personal_value(value));
         if !personal {
             if !kept.is_empty() {

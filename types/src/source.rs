@@ -131,12 +131,12 @@ const NOT_SEARCH_LABELS: &str = "docs drive accounts play sites mail adservice s
 
 /// Whether `word` is an entry of the space-separated `table`.
 fn listed(table: &str, word: &str) -> bool {
-    table.split(' ').any(|entry| entry == word)
+    url::split_byte(table, b' ').any(|entry| entry == word)
 }
 
 /// The name of the first `pattern=name` entry of `table` whose pattern `host` matches.
 fn lookup(table: &'static str, host: &str) -> Option<&'static str> {
-    table.split(' ').find_map(|entry| entry.split_once('=').filter(|(pat, _)| host_matches(host, pat)).map(|(_, name)| name))
+    url::split_byte(table, b' ').find_map(|entry| url::split_once_byte(entry, b'=').filter(|(pat, _)| host_matches(host, pat)).map(|(_, name)| name))
 }
 
 fn search_engine(host: &str) -> Option<&'static str> {
@@ -155,7 +155,7 @@ fn host_matches(host: &str, pat: &str) -> bool {
         let bytes = host.as_bytes();
         let at_start = bytes.starts_with(pat.as_bytes());
         let in_subdomain = (1..bytes.len()).any(|i| bytes[i - 1] == b'.' && bytes[i..].starts_with(pat.as_bytes()));
-        let product = host.split('.').next().is_some_and(|label| listed(NOT_SEARCH_LABELS, label));
+        let product = url::split_byte(host, b'.').next().is_some_and(|label| listed(NOT_SEARCH_LABELS, label));
         return (at_start || (in_subdomain && !product)) && !listed(WEBMAIL_HOSTS, host);
     }
     host == pat || (host.ends_with(pat) && host.as_bytes().get(host.len() - pat.len() - 1) == Some(&b'.'))
@@ -297,8 +297,8 @@ fn campaign_channel(vs: &VisitSource) -> Channel {
     if medium == "referral" {
         return Channel::Referral;
     }
-    let engine_name = |entry: &str| entry.split_once('=').is_some_and(|(_, name)| name == vs.source);
-    if medium.is_empty() && (search_engine(&vs.source).is_some() || SEARCH_ENGINES.split(' ').any(engine_name)) {
+    let engine_name = |entry: &str| url::split_once_byte(entry, b'=').is_some_and(|(_, name)| name == vs.source);
+    if medium.is_empty() && (search_engine(&vs.source).is_some() || url::split_byte(SEARCH_ENGINES, b' ').any(engine_name)) {
         return Channel::OrganicSearch;
     }
     Channel::Other
