@@ -2,7 +2,7 @@
 //! glue cost ~1.9 KB gzip of rp.js for what a dozen lines do here). Thin:
 //! each decodes its arguments and delegates to a pure module.
 //!
-//! The calling convention (rp.js `call` and `text` in js/tail.js):
+//! The calling convention (`call` and `str` in js/rp.js):
 //! - before each call rp.js calls `reset` (the heap is an arena, see
 //!   `alloc`), then copies every string argument into memory from `arg` as
 //!   UTF-8 and passes it as (pointer, byte length);

@@ -3,7 +3,7 @@
 //! (shared with ingest through `ringpath-types`), finding and rewriting phone
 //! numbers in page text, scrubbing personal data from URLs. All pure and
 //! tested natively. `exports` (wasm32 only) hands them to rp.js, which owns
-//! the browser side: DOM walking, cookies, network, events (js/tail.js).
+//! the browser side: DOM walking, cookies, network, events (js/rp.js).
 
 // Tests may unwrap: a panic there is a failed assertion.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
