@@ -220,6 +220,24 @@ impl Stack {
         }
     }
 
+    /// Polls a dashboard GET until `done(body)` holds: reports may trail the
+    /// events table by the moment ClickHouse takes to fill its aggregate views.
+    pub async fn wait_report(&self, path: &str, id: &str, token: &str, limit: Duration, done: impl Fn(&serde_json::Value) -> bool) -> anyhow::Result<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            let resp = self.dashboard_get(path, id, token).send().await?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            if status.is_success() && done(&body) {
+                return Ok(body);
+            }
+            if started.elapsed() > limit {
+                bail!("{path}: {status} {body} after {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub fn dashboard_get(&self, path: &str, id: &str, token: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.dashboard_url())).basic_auth(id, Some(token))
     }

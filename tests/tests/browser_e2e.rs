@@ -61,9 +61,8 @@ async fn a_page_with_the_snippet_sends_a_pageview_through_the_whole_pipeline() {
     assert_eq!(cookie("_rp_vid").as_deref(), Some(row.visitor_id.as_str()));
     assert_eq!(cookie("_rp_sid").as_deref(), Some(row.session_id.as_str()));
 
-    let resp = stack.dashboard_get(&format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?metric=pageviews&interval=hour&from={}", now_ms() - 3_600_000), DEMO_ACCOUNT, DEMO_TOKEN).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let path = format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?metric=pageviews&interval=hour&from={}", now_ms() - 3_600_000);
+    let body = stack.wait_report(&path, DEMO_ACCOUNT, DEMO_TOKEN, Duration::from_secs(10), |b| b["total"] != 0).await.unwrap();
     assert_eq!(body["total"], 1, "{body}");
 
     let errors: Vec<Value> = browser.console().await.unwrap().into_iter().filter(|m| m["level"] == "SEVERE").collect();

@@ -83,14 +83,8 @@ async fn a_beacon_reaches_clickhouse_enriched_and_the_dashboard_counts_it() {
     assert_eq!(row.ip, "127.0.0.1");
 
     let day_start = now_ms() / 86_400_000 * 86_400_000;
-    let resp = stack
-        .dashboard_get(&format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?metric=pageviews&interval=day&from={day_start}&to={}", day_start + 86_400_000), DEMO_ACCOUNT, DEMO_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["total"], 1, "{body}");
-    assert_eq!(body["points"][0]["value"], 1);
+    let path = format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?metric=pageviews&interval=day&from={day_start}&to={}", day_start + 86_400_000);
+    let body = stack.wait_report(&path, DEMO_ACCOUNT, DEMO_TOKEN, Duration::from_secs(10), |b| b["total"] == 1).await.unwrap();
+    assert_eq!(body["points"][0]["value"], 1, "{body}");
     stack.stop().await.unwrap();
 }
