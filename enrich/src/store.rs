@@ -302,7 +302,16 @@ impl Store {
 pub const DEFAULT_RETENTION_DAYS: u32 = 395;
 
 /// Each table with the time column its retention and monthly partitions use.
-const RETENTION_TABLES: [(&str, &str); 3] = [("events", "ts"), ("calls", "started_at"), ("assignments", "assigned_at")];
+/// Every table holding per-account rows, with its time column. The dashboard's
+/// summary tables (hashed ids in aggregate states) age out with the raw rows.
+const RETENTION_TABLES: [(&str, &str); 6] = [
+    ("events", "ts"),
+    ("calls", "started_at"),
+    ("assignments", "assigned_at"),
+    ("event_stats", "hour"),
+    ("attribution_stats", "hour"),
+    ("attribution_daily", "hour"),
+];
 
 #[derive(Debug, Default, PartialEq)]
 pub struct RetentionPass {
