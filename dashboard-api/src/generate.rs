@@ -495,26 +495,7 @@ fn credit_session(row: &mut CallRow, holder: &AssignmentRow, session: &SessionTo
     row.channel = session.channel.clone();
     row.landing_page = session.landing_page.clone();
     row.referrer_host = session.referrer_host.clone();
-    let mut touches: Vec<SessionTouch> = history.to_vec();
-    if !touches.iter().any(|t| t.session_id == session.session_id) {
-        touches.push(session.clone());
-    }
-    touches.sort_by_key(|t| t.started_ms);
-    let first = &touches[0];
-    row.first_touch_session = first.session_id.clone();
-    row.first_touch_source = first.source.clone();
-    row.first_touch_medium = first.medium.clone();
-    row.first_touch_campaign = first.campaign.clone();
-    row.first_touch_channel = first.channel.clone();
-    row.first_touch_landing_page = first.landing_page.clone();
-    row.first_touch_referrer_host = first.referrer_host.clone();
-    row.linear_session = touches.iter().map(|t| t.session_id.clone()).collect();
-    row.linear_source = touches.iter().map(|t| t.source.clone()).collect();
-    row.linear_medium = touches.iter().map(|t| t.medium.clone()).collect();
-    row.linear_campaign = touches.iter().map(|t| t.campaign.clone()).collect();
-    row.linear_channel = touches.iter().map(|t| t.channel.clone()).collect();
-    row.linear_landing_page = touches.iter().map(|t| t.landing_page.clone()).collect();
-    row.linear_referrer_host = touches.iter().map(|t| t.referrer_host.clone()).collect();
+    attribution::credit_touches(row, session, history, None);
 }
 
 /// The collector's view of one session: a `POST /v1/collect` body.

@@ -146,13 +146,20 @@ pub fn credit_session(row: &mut CallRow, ev: &SessionEvidence<'_>) {
         landing_page: row.landing_page.clone(),
         referrer_host: row.referrer_host.clone(),
     };
+    credit_touches(row, &last, ev.lookback, ev.first);
+}
+
+/// First touch and linear credit: `last` (the credited session) joins the
+/// visitor's `lookback` sessions; first touch is the earliest of them, or
+/// `first_known` when the visitor's history reaches further back.
+pub fn credit_touches(row: &mut CallRow, last: &SessionTouch, lookback: &[SessionTouch], first_known: Option<&SessionTouch>) {
     // Without a visitor history (or consent), the session itself is every touch.
-    let mut touches: Vec<SessionTouch> = ev.lookback.to_vec();
+    let mut touches: Vec<SessionTouch> = lookback.to_vec();
     if !touches.iter().any(|t| t.session_id == last.session_id) {
         touches.push(last.clone());
     }
     touches.sort_by_key(|t| t.started_ms);
-    let first = match ev.first {
+    let first = match first_known {
         Some(f) if f.started_ms <= touches[0].started_ms => f,
         _ => &touches[0],
     };
