@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the tracker: rp.wasm (Rust → wasm32, std rebuilt with Debian's
 # rustc-web, INFRA.md §1; plain exports, no wasm-bindgen) and rp.js (js/*.js,
-# one function, so window.ringpath is the only global). Writes exactly
-# pkg/rp.js and pkg/rp.wasm and prints their compressed sizes. Idempotent.
+# one function, so window.ringpath is the only global). rp.js carries the
+# sha384 of the rp.wasm it loads, so an `integrity` on the script tag pins
+# both. Writes exactly pkg/rp.js and pkg/rp.wasm, prints their compressed
+# sizes, the version (what ingest serves under /v/{version}/) and the
+# script tag. Idempotent and reproducible: the same source and toolchain give
+# the same bytes in any checkout directory.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,8 +33,12 @@ done
 # string and Vec code at our call sites: −1.7 KB gzip of rp.wasm together.
 # Neither changes semantics; `cargo test` checks the built rp.wasm against
 # the native code (tests/wasm_agrees.rs).
-PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-  RUSTFLAGS="${RUSTFLAGS:--Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Zinline-mir=yes -Zcross-crate-inline-threshold=always}" \
+# rustc-pin-ids.sh keeps the checkout path out of rp.wasm (see there). Cargo
+# does not notice a new wrapper, but it does notice new RUSTFLAGS:
+# -Cmetadata=pinned-ids (a constant mixed into every crate's id) rebuilds a
+# target dir built before the wrapper; change it if the wrapper changes.
+PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTC_WRAPPER="$HERE/rustc-pin-ids.sh" \
+  RUSTFLAGS="${RUSTFLAGS:--Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Zinline-mir=yes -Zcross-crate-inline-threshold=always -Cmetadata=pinned-ids}" \
   cargo build --manifest-path "$HERE/Cargo.toml" --release --target wasm32-unknown-unknown \
   -Z build-std=std,panic_abort
 
@@ -40,8 +48,15 @@ trap 'rm -rf "$work"' EXIT
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ringpath_tracker.wasm" -o "$work/rp.wasm"
 
+# sha384 in Subresource-Integrity form ("sha384-" + base64), and a hex sha256.
+digest() { node -e 'process.stdout.write(require("crypto").createHash(process.argv[1]).update(require("fs").readFileSync(process.argv[2])).digest(process.argv[3]))' "$@"; }
+sri() { printf 'sha384-%s' "$(digest sha384 "$1" base64)"; }
+
 mkdir -p "$HERE/pkg"
-cp "$HERE/js/rp.js" "$work/rp.full.js"
+# rp.js fetches rp.wasm with {integrity: …}: the hash of exactly this rp.wasm.
+wasm_sri="$(sri "$work/rp.wasm")"
+sed "s|__RP_WASM_SRI__|$wasm_sri|" "$HERE/js/rp.js" >"$work/rp.full.js"
+grep -qF "$wasm_sri" "$work/rp.full.js" || { echo "build.sh: js/rp.js has no __RP_WASM_SRI__ placeholder" >&2; exit 1; }
 # The outer function keeps every name local, so terser may mangle all of them.
 "$TERSER" "$work/rp.full.js" --compress passes=2 --mangle --comments '/^!/' -o "$work/rp.min.js"
 # Replace both outputs in one step each; pkg/ holds only these two files.
@@ -52,3 +67,15 @@ mv "$work/rp.wasm" "$HERE/pkg/rp.wasm"
 # The budget is enforced by size-report.sh on its own (CI); a build over
 # budget still leaves working files behind.
 "$HERE/size-report.sh" || echo "build.sh: over the size budget (see above)" >&2
+
+# The version is content-addressed (ingest computes the same from pkg/rp.js):
+# a new rp.wasm changes rp.js through its hash, so both are covered.
+version="$(digest sha256 "$HERE/pkg/rp.js" hex | cut -c1-10)"
+integrity="$(sri "$HERE/pkg/rp.js")"
+cat <<TAG
+
+version    $version
+integrity  $integrity
+tag        <script async src="https://COLLECTOR/v/$version/rp.js" integrity="$integrity" crossorigin="anonymous" data-account="ACCOUNT"></script>
+           (ringpath-ingest snippet --account ID --origin https://COLLECTOR prints it for you)
+TAG

@@ -620,14 +620,22 @@ async fn calls(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
 
 // ---- snippet, health, metrics ------------------------------------------------
 
+/// `/rp.js`, `/rp.wasm` (latest) and `/v/{version}/rp.js`, `/v/{version}/rp.wasm` (pinned, immutable).
 async fn asset(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let assets = state.assets.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let asset = if req.path().ends_with(".wasm") { assets.wasm.clone() } else { assets.js.clone() };
-    let asset = asset.ok_or(ApiError::NotFound)?;
+    let file = crate::assets::File::of_path(req.path());
+    let (asset, cache_control) = match req.match_info().get("version") {
+        None => (assets.latest(file).ok_or(ApiError::NotFound)?, crate::assets::LATEST_CACHE_CONTROL),
+        Some(version) => match assets.pinned(version, file) {
+            Ok(asset) => (asset, crate::assets::PINNED_CACHE_CONTROL),
+            Err(crate::assets::PinnedError::NotBuilt) => return Err(ApiError::NotFound),
+            Err(crate::assets::PinnedError::UnknownVersion { asked, current }) => return Err(ApiError::UnknownSnippetVersion { asked, current }),
+        },
+    };
     let not_modified = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag));
     let mut resp = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     resp.insert_header((header::ETAG, asset.etag.clone()))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300, stale-while-revalidate=86400"))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .insert_header(("Cross-Origin-Resource-Policy", "cross-origin"))
         .insert_header(("X-Content-Type-Options", "nosniff"));
@@ -665,6 +673,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/v1/collect" | "/v1/numbers" | "/v1/calls" => Some("POST, OPTIONS"),
         "/v1/p.gif" | "/rp.js" | "/rp.wasm" | "/healthz" | "/readyz" | "/metrics" => Some("GET"),
+        p if p.strip_prefix("/v/").and_then(|rest| rest.split_once('/')).is_some_and(|(v, file)| !v.is_empty() && (file == "rp.js" || file == "rp.wasm")) => Some("GET"),
         p if p.starts_with("/v1/config/") && p.len() > "/v1/config/".len() && !p["/v1/config/".len()..].contains('/') => Some("GET"),
         _ => None,
     }
@@ -697,6 +706,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/calls", web::post().to(calls))
         .route("/rp.js", web::get().to(asset))
         .route("/rp.wasm", web::get().to(asset))
+        .route("/v/{version}/rp.js", web::get().to(asset))
+        .route("/v/{version}/rp.wasm", web::get().to(asset))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))

@@ -24,6 +24,9 @@ pub enum ApiError {
     RateLimited(u64),
     #[error("not found")]
     NotFound,
+    /// `/v/{version}/…` of another build than the one served (an old or mistyped tag).
+    #[error("snippet version {asked:?} is not served here; the current one is {current:?} (`ringpath-ingest snippet` prints its tag)")]
+    UnknownSnippetVersion { asked: String, current: String },
     #[error("events could not be made durable; retry after {0} s")]
     Unavailable(u64),
 }
@@ -40,7 +43,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "media_type",
             ApiError::Timeout => "timeout",
             ApiError::RateLimited(_) => "rate_limited",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownSnippetVersion { .. } => "not_found",
             ApiError::Unavailable(_) => "unavailable",
         }
     }
@@ -61,7 +64,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::UnknownSnippetVersion { .. } => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -248,3 +248,68 @@ async fn the_small_endpoints_answer() {
     assert_eq!((wasm.status().as_u16(), wasm.headers()["content-type"].to_str().expect("ct")), (200, "application/wasm"));
     stack.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_versioned_snippet_url_is_immutable_and_an_old_version_is_a_404_naming_the_current_one() {
+    // A build of our own (not tracker-wasm/pkg), so the test can make a second one.
+    let dir = std::env::temp_dir().join(format!("rp-assets-{}", ringpath_tests::unique_suffix()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("ringpath.toml");
+    std::fs::write(&config, accounts_toml()).expect("write config");
+    let (js, wasm) = (b"/*! build one */".to_vec(), b"\0asm\x01\0\0\0".to_vec());
+    std::fs::write(dir.join("rp.js"), &js).expect("rp.js");
+    std::fs::write(dir.join("rp.wasm"), &wasm).expect("rp.wasm");
+    let env = HashMap::from([("RINGPATH_CONFIG".to_string(), config.display().to_string()), ("RINGPATH_ASSETS_DIR".to_string(), dir.display().to_string())]);
+    let stack = Stack::start(StackOptions { ingest_env: env, with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    let get = |path: String| stack.http.get(format!("{ingest}{path}")).send();
+    let version = ringpath_ingest::assets::version_of(&js);
+
+    let latest = get("/rp.js".into()).await.expect("rp.js");
+    assert_eq!(latest.headers()["cache-control"], "public, max-age=300, stale-while-revalidate=86400", "/rp.js stays the short-lived latest");
+    let etag = latest.headers()["etag"].to_str().expect("etag").to_owned();
+
+    for (file, body, content_type) in [("rp.js", &js, "text/javascript; charset=utf-8"), ("rp.wasm", &wasm, "application/wasm")] {
+        let resp = get(format!("/v/{version}/{file}")).await.expect("pinned");
+        assert_eq!(resp.status(), 200, "{file}");
+        let headers = resp.headers().clone();
+        assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable", "{file}");
+        assert_eq!(headers["content-type"], content_type);
+        assert_eq!(headers["access-control-allow-origin"], "*", "{file}: SRI needs a CORS response");
+        assert_eq!(headers["cross-origin-resource-policy"], "cross-origin");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(&resp.bytes().await.expect("body")[..], &body[..], "{file}: the same bytes as the latest");
+    }
+    // Revalidation works on the pinned URL too, with the same ETag as the latest.
+    let again = stack.http.get(format!("{ingest}/v/{version}/rp.js")).header("if-none-match", &etag).send().await.expect("304");
+    assert_eq!((again.status().as_u16(), again.headers()["cache-control"].to_str().expect("cc")), (304, "public, max-age=31536000, immutable"));
+    let post = stack.http.post(format!("{ingest}/v/{version}/rp.js")).send().await.expect("post");
+    assert_eq!((post.status().as_u16(), post.headers()["allow"].to_str().expect("allow")), (405, "GET"));
+
+    let unknown = get("/v/0123456789/rp.js".into()).await.expect("unknown");
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.headers()["access-control-allow-origin"], "*");
+    let reason = unknown.json::<Value>().await.expect("json")["error"].as_str().expect("reason").to_owned();
+    assert!(reason.contains("0123456789") && reason.contains(&version), "{reason}");
+
+    // A new build (SIGHUP): its version is served, the old one is a 404 that names it.
+    let js2 = b"/*! build two */".to_vec();
+    std::fs::write(dir.join("rp.js"), &js2).expect("rp.js");
+    stack.ingest.as_ref().expect("ingest").state.reload().expect("reload");
+    let version2 = ringpath_ingest::assets::version_of(&js2);
+    assert_ne!(version, version2);
+    let new = get(format!("/v/{version2}/rp.js")).await.expect("new");
+    assert_eq!(new.status(), 200);
+    assert_eq!(&new.bytes().await.expect("body")[..], &js2[..]);
+    let old = get(format!("/v/{version}/rp.wasm")).await.expect("old");
+    assert_eq!(old.status(), 404, "an old version is never answered with other bytes (they would fail its integrity)");
+    let reason = old.json::<Value>().await.expect("json")["error"].as_str().expect("reason").to_owned();
+    assert!(reason.contains(&version2) && reason.contains("ringpath-ingest snippet"), "{reason}");
+
+    // Bounded metric labels: the route template, never the version a client made up.
+    let m = get("/metrics".into()).await.expect("metrics").text().await.expect("text");
+    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v/{version}/rp.js"), ("status", "404")]), Some(1.0));
+    assert!(!m.contains("0123456789"));
+    stack.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(dir);
+}

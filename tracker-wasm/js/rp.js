@@ -354,8 +354,10 @@
     }
     if (!s) return;
     // instantiateStreaming, else (older browsers, a proxy serving the wrong type) from the bytes.
+    // build.sh writes rp.wasm's sha384 into the integrity: the browser refuses
+    // any other rp.wasm, so an `integrity` on the script tag covers both files.
     var W = WebAssembly;
-    fetch(s.src.replace(/[?#].*$/, "").replace(/[^\/]*$/, "") + "rp.wasm").then(function (r) {
+    fetch(s.src.replace(/[?#].*$/, "").replace(/[^\/]*$/, "") + "rp.wasm", { integrity: "__RP_WASM_SRI__" }).then(function (r) {
       var copy = r.clone();
       return (W.instantiateStreaming ? W.instantiateStreaming(r) : Promise.reject())["catch"](function () {
         return copy.arrayBuffer().then(function (b) { return W.instantiate(b); });
