@@ -11,6 +11,7 @@
 #   infra/bench/ingest.sh                          # 20 s per target, 64 connections, 1 wrk thread
 #   DURATION=30s CONNECTIONS=128 infra/bench/ingest.sh
 #   RINGPATH_KAFKA_LINGER_MS=1 infra/bench/ingest.sh   # producer linger (default 5)
+#   RINGPATH_KAFKA_COMPRESSION=none infra/bench/ingest.sh   # producer compression (default lz4)
 #
 # Needs: wrk, the shared Kafka (infra/services.sh start), cargo.
 set -euo pipefail
@@ -120,7 +121,7 @@ env RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGE
   RINGPATH_TOPIC_EVENTS="ringpath.events.$SUFFIX" RINGPATH_TOPIC_CALLS="ringpath.calls.$SUFFIX" \
   RINGPATH_TOPIC_ASSIGNMENTS="ringpath.assignments.$SUFFIX" RINGPATH_TOPIC_DLQ="ringpath.dlq.$SUFFIX" \
   RINGPATH_RATE_PER_CLIENT=1000000000 RINGPATH_RATE_BURST=1000000000 RINGPATH_RESTORE_HOLDS=false \
-  RINGPATH_KAFKA_LINGER_MS="${RINGPATH_KAFKA_LINGER_MS:-5}" RINGPATH_ASSETS_DIR="$ROOT/tracker-wasm/pkg" RINGPATH_LOG=warn "$BIN" >"$DIR/ingest.log" 2>&1 &
+  RINGPATH_KAFKA_LINGER_MS="${RINGPATH_KAFKA_LINGER_MS:-5}" RINGPATH_KAFKA_COMPRESSION="${RINGPATH_KAFKA_COMPRESSION:-lz4}" RINGPATH_ASSETS_DIR="$ROOT/tracker-wasm/pkg" RINGPATH_LOG=warn "$BIN" >"$DIR/ingest.log" 2>&1 &
 PIDS+=($!); INGEST_PID=$!
 # Wait for a real 204 (the producer has found the broker and the topic).
 wait_for ingest 60 "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' --data-binary @$DIR/body.json http://127.0.0.1:$INGEST_PORT/v1/collect)\" = 204 ]"

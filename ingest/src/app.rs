@@ -131,7 +131,9 @@ impl AppState {
         let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = client_ip(peer, xff, &self.settings.trusted_proxies);
-        let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(512).collect();
+        let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        // At most 512 characters; a header of ≤ 512 bytes has no more than that.
+        let user_agent = if user_agent.len() <= 512 { user_agent.to_owned() } else { user_agent.chars().take(512).collect() };
         Received { received_at: self.clock.now_ms(), ip: ip.to_string(), user_agent }
     }
 
@@ -343,26 +345,40 @@ fn prepare_batch(state: &AppState, req: &HttpRequest, body: &[u8], received: &Re
     AppState::check_origin(account, req)?;
     let skew = validate::batch(&batch, received.received_at).map_err(ApiError::BadRequest)?;
     let touch = batch.session_id.clone().map(|s| (batch.account.clone(), s, batch.visitor_id.clone(), batch.events[0].url.clone()));
-    let mut records = Vec::with_capacity(batch.events.len());
-    // Each event's JSON is about its share of the body plus the batch fields and
-    // what we add; sized up front, serialising does not grow the buffer.
-    let per_event = body.len() / batch.events.len() + 512 + received.user_agent.len();
-    for event in &batch.events {
-        // Correct the browser clock by how far its sent_at is from ours.
-        let msg = EventOut::new(&batch, event, event.ts + skew, received);
-        let mut payload = Vec::with_capacity(per_event);
-        serde_json::to_writer(&mut payload, &msg).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        records.push(Record { topic: state.settings.topics.events.clone(), key: msg.key().to_owned(), payload });
-    }
+    let records = event_records(&batch, received, skew, &state.settings.topics.events, body.len()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((records, touch))
 }
 
-/// `EventMessage`'s JSON written from borrowed parts: the hot path serialises
-/// every event of every batch, and cloning the batch's fields into an owned
-/// message per event was most of its allocations. A unit test holds the two
-/// byte-for-byte equal.
+/// One record per event of `batch` for `topic`, each an `EventMessage`'s JSON.
+/// The batch's fields are the same in every message: written once, each
+/// message is that prefix, the event (its `ts` corrected by the browser's
+/// clock `skew`), and a closing brace. `body_len` sizes the buffers.
+fn event_records(batch: &Batch, received: &Received, skew: i64, topic: &str, body_len: usize) -> serde_json::Result<Vec<Record>> {
+    let shared = SharedOut::new(batch, received);
+    let head = serde_json::to_vec(&shared)?;
+    let head = head.strip_suffix(b"}").unwrap_or(&head);
+    let per_event = head.len() + body_len / batch.events.len().max(1) + 64;
+    let mut records = Vec::with_capacity(batch.events.len());
+    for event in &batch.events {
+        let mut payload = Vec::with_capacity(per_event);
+        payload.extend_from_slice(head);
+        payload.extend_from_slice(b",\"event\":");
+        crate::json_out::write_event(&mut payload, event, event.ts + skew)?;
+        payload.push(b'}');
+        // Kafka key (SPEC §4): visitor, else session, else event id — as `EventMessage::key`.
+        let key = shared.visitor_id.or(shared.session_id).unwrap_or(&event.id);
+        records.push(Record { topic: topic.to_owned(), key: key.to_owned(), payload });
+    }
+    Ok(records)
+}
+
+/// `EventMessage`'s fields other than `event`, borrowed: the hot path writes
+/// them once per batch (`event_records`) and each event after them
+/// (`json_out::write_event`). A unit test holds the result byte-for-byte equal
+/// to `EventMessage`'s own serialisation, whose field order (shared fields,
+/// `received`, then `event`) makes this possible.
 #[derive(serde::Serialize)]
-struct EventOut<'a> {
+struct SharedOut<'a> {
     account: &'a str,
     consent: ringpath_types::wire::Consent,
     visitor_id: Option<&'a str>,
@@ -372,30 +388,13 @@ struct EventOut<'a> {
     screen: Option<&'a str>,
     lang: Option<&'a str>,
     tz: Option<&'a str>,
-    event: EventRef<'a>,
     #[serde(flatten)]
     received: &'a Received,
 }
 
-#[derive(serde::Serialize)]
-struct EventRef<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    ts: i64,
-    url: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    referrer: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    number: Option<&'a str>,
-    props: &'a serde_json::Map<String, serde_json::Value>,
-}
-
-impl<'a> EventOut<'a> {
-    fn new(b: &'a Batch, e: &'a ringpath_types::wire::Event, ts: i64, received: &'a Received) -> EventOut<'a> {
-        EventOut {
+impl<'a> SharedOut<'a> {
+    fn new(b: &'a Batch, received: &'a Received) -> SharedOut<'a> {
+        SharedOut {
             account: &b.account,
             consent: b.consent,
             visitor_id: b.visitor_id.as_deref(),
@@ -405,23 +404,8 @@ impl<'a> EventOut<'a> {
             screen: b.screen.as_deref(),
             lang: b.lang.as_deref(),
             tz: b.tz.as_deref(),
-            event: EventRef {
-                id: &e.id,
-                kind: &e.kind,
-                ts,
-                url: &e.url,
-                referrer: e.referrer.as_deref(),
-                title: e.title.as_deref(),
-                number: e.number.as_deref(),
-                props: &e.props,
-            },
             received,
         }
-    }
-
-    /// Kafka key (SPEC §4): visitor, else session, else event id — as `EventMessage::key`.
-    fn key(&self) -> &'a str {
-        self.visitor_id.or(self.session_id).unwrap_or(self.event.id)
     }
 }
 
@@ -818,7 +802,9 @@ mod tests {
             {"id":"e2","type":"call_click","ts":1764374399500,"url":"https://demo.example/"}]}"#;
         let batch: Batch = serde_json::from_str(body).unwrap();
         let received = Received { received_at: 1764374400100, ip: "203.0.113.9".into(), user_agent: "Mozilla/5.0 \"x\"".into() };
-        for event in &batch.events {
+        let records = event_records(&batch, &received, 100, "ringpath.events", body.len()).unwrap();
+        assert_eq!(records.len(), 2);
+        for (event, record) in batch.events.iter().zip(&records) {
             let mut owned_event = event.clone();
             owned_event.ts += 100;
             let owned = EventMessage {
@@ -831,18 +817,19 @@ mod tests {
                 screen: batch.screen.clone(),
                 lang: batch.lang.clone(),
                 tz: batch.tz.clone(),
-                event: owned_event,
                 received: received.clone(),
+                event: owned_event,
             };
-            let out = EventOut::new(&batch, event, event.ts + 100, &received);
-            assert_eq!(serde_json::to_string(&out).unwrap(), serde_json::to_string(&owned).unwrap());
-            assert_eq!(out.key(), owned.key());
-            let back: EventMessage = serde_json::from_slice(&serde_json::to_vec(&out).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(record.payload.clone()).unwrap(), serde_json::to_string(&owned).unwrap());
+            assert_eq!(record.key, owned.key());
+            assert_eq!(record.topic, "ringpath.events");
+            let back: EventMessage = serde_json::from_slice(&record.payload).unwrap();
             assert_eq!(back, owned);
         }
         let mut anonymous = batch.clone();
         anonymous.visitor_id = None;
         anonymous.session_id = None;
-        assert_eq!(EventOut::new(&anonymous, &anonymous.events[1], 0, &received).key(), "e2");
+        let keys: Vec<String> = event_records(&anonymous, &received, 0, "t", 0).unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["e1", "e2"]);
     }
 }

@@ -27,6 +27,8 @@ pub struct Settings {
     /// 5 ms (librdkafka's default): at 1 ms its broker thread woke so often that a
     /// request cost 2-3x the CPU under load (infra/bench/ingest.sh).
     pub kafka_linger: Duration,
+    /// librdkafka `compression.type` of everything ingest produces.
+    pub kafka_compression: String,
     /// Longest time a client may take to send its body before 408 (slow-body clients).
     pub body_timeout: Duration,
     /// Skip restoring number holds from `ringpath.assignments` at start (tests of a fresh pool).
@@ -65,6 +67,10 @@ impl Settings {
             rate_burst: parse(env, "RINGPATH_RATE_BURST", 200.0)?,
             produce_timeout: Duration::from_millis(parse(env, "RINGPATH_PRODUCE_TIMEOUT_MS", 5000u64)?),
             kafka_linger: Duration::from_millis(parse(env, "RINGPATH_KAFKA_LINGER_MS", 5u64)?),
+            kafka_compression: match env.get("RINGPATH_KAFKA_COMPRESSION").map(String::as_str).unwrap_or("lz4") {
+                c @ ("lz4" | "snappy" | "zstd" | "gzip" | "none") => c.to_owned(),
+                _ => return Err(SettingsError { key: "RINGPATH_KAFKA_COMPRESSION", reason: "one of lz4, snappy, zstd, gzip, none".into() }),
+            },
             body_timeout: Duration::from_millis(parse(env, "RINGPATH_BODY_TIMEOUT_MS", 10_000u64)?),
             restore_holds: parse(env, "RINGPATH_RESTORE_HOLDS", true)?,
             shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),

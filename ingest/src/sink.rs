@@ -6,11 +6,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
+use tokio::sync::oneshot;
 
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -46,20 +50,57 @@ pub trait Sink: Send + Sync + 'static {
 }
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: ThreadedProducer<AckContext>,
+}
+
+/// Delivery reports of one `send`: every record carries a reference to it,
+/// and the request is woken once, when the last record is acknowledged or the
+/// first one fails — not once per record.
+struct Ack {
+    remaining: AtomicUsize,
+    done: Mutex<Option<oneshot::Sender<Result<(), SinkError>>>>,
+}
+
+impl Ack {
+    fn finish(&self, outcome: Result<(), SinkError>) {
+        if let Some(tx) = self.done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// Routes librdkafka's delivery reports (on the producer's polling thread) to their `Ack`.
+struct AckContext;
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Arc<Ack>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ack: Arc<Ack>) {
+        match result {
+            Ok(_) => {
+                if ack.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ack.finish(Ok(()));
+                }
+            }
+            Err((e, _)) => ack.finish(Err(classify(e))),
+        }
+    }
 }
 
 impl KafkaSink {
     /// `linger`: how long the producer waits to fill a batch. Every HTTP answer
     /// waits for its ack, so this is added to each request's latency; under
-    /// load, batches fill before it runs out anyway.
-    pub fn new(brokers: &str, delivery_timeout: Duration, linger: Duration) -> Result<KafkaSink, KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
+    /// load, batches fill before it runs out anyway. `compression`: librdkafka's
+    /// `compression.type` (lz4, snappy, zstd, gzip or none).
+    pub fn new(brokers: &str, delivery_timeout: Duration, linger: Duration, compression: &str) -> Result<KafkaSink, KafkaError> {
+        let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("client.id", "ringpath-ingest")
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("compression.type", "lz4")
+            .set("compression.type", compression)
             .set("linger.ms", linger.as_millis().to_string())
             // Bounded in-flight queue: past this, QueueFull → 503, not unbounded memory.
             .set("queue.buffering.max.messages", "200000")
@@ -74,7 +115,7 @@ impl KafkaSink {
             .set("reconnect.backoff.max.ms", "1000")
             .set("retry.backoff.max.ms", "500")
             .set("socket.connection.setup.timeout.ms", "3000")
-            .create()?;
+            .create_with_context(AckContext)?;
         Ok(KafkaSink { producer })
     }
 }
@@ -92,39 +133,37 @@ fn classify(err: &KafkaError) -> SinkError {
 impl Sink for KafkaSink {
     fn send(&self, records: Vec<Record>) -> SendFuture<'_> {
         Box::pin(async move {
-            let mut pending = Vec::with_capacity(records.len());
+            if records.is_empty() {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            let ack = Arc::new(Ack { remaining: AtomicUsize::new(records.len()), done: Mutex::new(Some(tx)) });
             for rec in &records {
-                let fr = FutureRecord::to(&rec.topic).key(rec.key.as_bytes()).payload(&rec.payload);
+                let mut record = Some(BaseRecord::with_opaque_to(&rec.topic, ack.clone()).key(rec.key.as_bytes()).payload(&rec.payload));
                 // Brief retry on QueueFull: it is backpressure, not failure.
                 let mut attempt = 0;
-                let mut fr = Some(fr);
                 loop {
-                    match self.producer.send_result(fr.take().expect("record present")) {
-                        Ok(delivery) => {
-                            pending.push(delivery);
-                            break;
-                        }
+                    match self.producer.send(record.take().expect("record present")) {
+                        Ok(()) => break,
                         Err((e, back)) => {
                             let err = classify(&e);
                             if matches!(err, SinkError::QueueFull) && attempt < 5 {
                                 attempt += 1;
-                                fr = Some(back);
+                                record = Some(back);
                                 tokio::time::sleep(Duration::from_millis(20)).await;
                                 continue;
                             }
+                            // Records already queued still get their reports; nobody waits for them.
                             return Err(err);
                         }
                     }
                 }
             }
-            for outcome in join_all(pending).await {
-                match outcome {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => return Err(classify(&e)),
-                    Err(_canceled) => return Err(SinkError::Unavailable("producer dropped the record".into())),
-                }
+            drop(ack);
+            match rx.await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(SinkError::Unavailable("producer dropped the record".into())),
             }
-            Ok(())
         })
     }
 

@@ -190,9 +190,10 @@ pub struct EventMessage {
     pub screen: Option<String>,
     pub lang: Option<String>,
     pub tz: Option<String>,
-    pub event: Event,
     #[serde(flatten)]
     pub received: Received,
+    /// Last, so a producer can write the shared fields once per batch (ingest's hot path).
+    pub event: Event,
 }
 
 impl EventMessage {
