@@ -1,7 +1,14 @@
 //! A minimal WebDriver client for headless Chromium via chromedriver: enough
-//! to load pages, run scripts, read cookies and storage. Real browser, no mocks.
+//! to load pages, run scripts, and look at what the browser itself holds —
+//! cookies, DOM storage, IndexedDB, console and network logs — through
+//! WebDriver and the Chrome DevTools Protocol (chromedriver's `goog/cdp`
+//! passthrough), not through the page's own APIs that a script could fake.
+//! Also a page server for the sites under test. Real browser, no mocks; no
+//! input simulation beyond what a page script can do.
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -31,6 +38,35 @@ fn chromium_path() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
 }
 
+/// One console message, as chromedriver reports it.
+#[derive(Debug, Clone)]
+pub struct ConsoleMessage {
+    /// `SEVERE`, `WARNING`, `INFO`, …
+    pub level: String,
+    /// `javascript`, `network`, `console-api`, … (empty when chromedriver gives none).
+    pub source: String,
+    pub message: String,
+}
+
+/// What the browser holds for one origin, read through DevTools.
+#[derive(Debug, Default, Clone)]
+pub struct StorageView {
+    /// Cookies the browser would send to the origin.
+    pub cookies: Vec<Value>,
+    /// localStorage entries (key, value).
+    pub local: Vec<(String, String)>,
+    /// sessionStorage entries (key, value) of the open tab.
+    pub session: Vec<(String, String)>,
+    /// IndexedDB database names.
+    pub indexeddb: Vec<String>,
+}
+
+impl StorageView {
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty() && self.local.is_empty() && self.session.is_empty() && self.indexeddb.is_empty()
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium profile.
     pub async fn start() -> anyhow::Result<Browser> {
@@ -57,9 +93,10 @@ impl Browser {
         }
         let profile = std::env::temp_dir().join(format!("rp-chrome-{}", crate::unique_suffix()));
         std::fs::create_dir_all(&profile)?;
+        // The performance log carries DevTools Network events: what was requested and answered.
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium_path(),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -85,6 +122,7 @@ impl Browser {
         Ok(resp["value"].clone())
     }
 
+    /// Loads `url` and returns once the page has loaded.
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await.map(|_| ())
     }
@@ -110,15 +148,108 @@ impl Browser {
         }
     }
 
-    /// Cookies as the browser holds them (not what the page script claims).
+    /// Sends a Chrome DevTools Protocol command to the page's target and returns its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, "/goog/cdp/execute", Some(json!({"cmd": cmd, "params": params})))
+            .await
+            .with_context(|| format!("CDP {cmd}"))
+    }
+
+    /// Cookies as the browser holds them for the current page (WebDriver), not what the page script claims.
     pub async fn cookies(&self) -> anyhow::Result<Vec<Value>> {
         Ok(self.call(reqwest::Method::GET, "/cookie", None).await?.as_array().cloned().unwrap_or_default())
     }
 
-    /// The page's console messages so far (level, message).
+    /// Every cookie in the profile's cookie jar, of every site (CDP `Network.getAllCookies`).
+    pub async fn all_cookies(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self.cdp("Network.getAllCookies", json!({})).await?["cookies"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Empties the whole cookie jar. A page that was just left may still be
+    /// writing (its `pagehide` handlers run as it goes), so the jar is cleared
+    /// until it reads back empty.
+    pub async fn clear_cookies(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            self.cdp("Network.clearBrowserCookies", json!({})).await?;
+            let left = self.all_cookies().await?;
+            if left.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                bail!("cookies keep coming back after clearing: {left:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Puts a cookie for `url` straight into the jar, as an earlier visit would have left it.
+    pub async fn set_cookie(&self, url: &str, name: &str, value: &str) -> anyhow::Result<()> {
+        let set = self.cdp("Network.setCookie", json!({"url": url, "name": name, "value": value, "path": "/"})).await?;
+        if set.get("success") == Some(&Value::Bool(false)) {
+            bail!("the browser refused cookie {name} for {url}");
+        }
+        Ok(())
+    }
+
+    /// Empties the HTTP cache (a first visit's cold load).
+    pub async fn clear_cache(&self) -> anyhow::Result<()> {
+        self.cdp("Network.clearBrowserCache", json!({})).await.map(|_| ())
+    }
+
+    /// Makes the browser fail every request whose URL matches one of
+    /// `patterns` (`*` wildcards), as an ad blocker or an outage would; `&[]` lifts the block.
+    pub async fn block_urls(&self, patterns: &[&str]) -> anyhow::Result<()> {
+        self.cdp("Network.enable", json!({})).await?;
+        self.cdp("Network.setBlockedURLs", json!({"urls": patterns})).await.map(|_| ())
+    }
+
+    /// What the browser stores for `origin` (`scheme://host:port`): cookies,
+    /// localStorage, sessionStorage and IndexedDB, read through DevTools.
+    /// The tab must show a document of that origin (DevTools finds storage through its frame).
+    pub async fn storage(&self, origin: &str) -> anyhow::Result<StorageView> {
+        let cookies = self.cdp("Network.getCookies", json!({"urls": [origin]})).await?["cookies"].as_array().cloned().unwrap_or_default();
+        let dom = |local: bool| json!({"storageId": {"securityOrigin": origin, "isLocalStorage": local}});
+        let local = entries(&self.cdp("DOMStorage.getDOMStorageItems", dom(true)).await?);
+        let session = entries(&self.cdp("DOMStorage.getDOMStorageItems", dom(false)).await?);
+        let names = self.cdp("IndexedDB.requestDatabaseNames", json!({"securityOrigin": origin})).await?;
+        let indexeddb = names["databaseNames"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        Ok(StorageView { cookies, local, session, indexeddb })
+    }
+
+    /// The page's console messages since the last call (chromedriver hands each out once).
     pub async fn console(&self) -> anyhow::Result<Vec<Value>> {
+        self.log("browser").await
+    }
+
+    /// Console messages of level SEVERE (uncaught exceptions, failed
+    /// requests, `console.error`) since the last read of the console.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<ConsoleMessage>> {
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        Ok(self
+            .console()
+            .await?
+            .iter()
+            .map(|m| ConsoleMessage { level: text(m, "level"), source: text(m, "source"), message: text(m, "message") })
+            .filter(|m| m.level == "SEVERE")
+            .collect())
+    }
+
+    /// DevTools events (`{"method", "params"}`, e.g. `Network.requestWillBeSent`)
+    /// since the last call: what the browser requested and what came back.
+    pub async fn network_log(&self) -> anyhow::Result<Vec<Value>> {
+        let entries = self.log("performance").await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e["message"].as_str()?).ok())
+            .map(|m| m["message"].clone())
+            .filter(|m| m["method"].as_str().is_some_and(|name| name.starts_with("Network.")))
+            .collect())
+    }
+
+    async fn log(&self, kind: &str) -> anyhow::Result<Vec<Value>> {
         let url = format!("{}/session/{}/se/log", self.base, self.session);
-        let resp: Value = self.http.post(url).json(&json!({"type": "browser"})).send().await?.json().await?;
+        let resp: Value = self.http.post(url).json(&json!({"type": kind})).send().await?.json().await?;
         Ok(resp["value"].as_array().cloned().unwrap_or_default())
     }
 
@@ -129,15 +260,24 @@ impl Browser {
     }
 }
 
+/// `DOMStorage.getDOMStorageItems`' `[[key, value], …]` as pairs.
+fn entries(result: &Value) -> Vec<(String, String)> {
+    let pair = |e: &Value| Some((e.get(0)?.as_str()?.to_owned(), e.get(1)?.as_str()?.to_owned()));
+    result["entries"].as_array().map(|a| a.iter().filter_map(pair).collect()).unwrap_or_default()
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
     }
 }
 
-/// Serves fixed HTML pages on loopback for the browser tests.
+/// Serves HTML pages on loopback for the browser tests; pages can be added
+/// or replaced while it runs. Reachable as `127.0.0.1` and as `localhost`,
+/// which browsers treat as two different sites.
 pub struct PageServer {
     pub addr: std::net::SocketAddr,
+    pages: Arc<RwLock<HashMap<String, String>>>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -145,14 +285,15 @@ impl PageServer {
     /// `pages`: (path, html). Every other path is 404.
     pub async fn start(pages: Vec<(String, String)>) -> anyhow::Result<PageServer> {
         use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-        let pages = std::sync::Arc::new(pages);
+        let pages = Arc::new(RwLock::new(pages.into_iter().collect::<HashMap<_, _>>()));
+        let served = pages.clone();
         let server = HttpServer::new(move || {
-            let pages = pages.clone();
+            let pages = served.clone();
             App::new().default_service(web::to(move |req: HttpRequest| {
-                let pages = pages.clone();
+                let html = pages.read().unwrap_or_else(|p| p.into_inner()).get(req.path()).cloned();
                 async move {
-                    match pages.iter().find(|(p, _)| p == req.path()) {
-                        Some((_, html)) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html.clone()),
+                    match html {
+                        Some(html) => HttpResponse::Ok().content_type("text/html; charset=utf-8").insert_header(("Cache-Control", "no-store")).body(html),
                         None => HttpResponse::NotFound().body("not found"),
                     }
                 }
@@ -165,11 +306,27 @@ impl PageServer {
         let server = server.run();
         let handle = server.handle();
         tokio::spawn(server);
-        Ok(PageServer { addr, handle })
+        Ok(PageServer { addr, pages, handle })
     }
 
+    /// Serves `html` at `path` (the query string is ignored when matching).
+    pub fn set(&self, path: &str, html: String) {
+        self.pages.write().unwrap_or_else(|p| p.into_inner()).insert(path.to_owned(), html);
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The same page under another host name for loopback, e.g. `localhost`: another site.
+    pub fn url_on(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.addr.port())
+    }
+
+    /// `http://127.0.0.1:port`, the pages' origin.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub async fn stop(self) {

@@ -57,7 +57,10 @@
     for (i = 0; i < bytes; i++) s += (a[i] | 256).toString(16).slice(1);
     return s;
   }
-  function title() { return d.title ? d.title.slice(0, 300) : undefined; }
+  // The first `n` UTF-16 units of `s`, never ending between the halves of an
+  // emoji: JSON with a lone surrogate makes ingest refuse the whole batch.
+  function cut(s, n) { return s.slice(0, n).replace(/[\ud800-\udbff]$/, ""); }
+  function title() { return d.title ? cut(d.title, 300) : undefined; }
 
   // ---- storage: cookies only, and only with consent ----
   function cookie(k) {
@@ -136,9 +139,10 @@
   // ---- events ----
   function httpUrl(u) { return /^https?:\/\//.test(u || "") ? str(call("strip_url", u)).slice(0, 4096) : undefined; }
   function depth(v) { var m = 0, k; if (!v || typeof v != "object") return 0; for (k in v) m = Math.max(m, depth(v[k])); return m + 1; }
-  // A JSON snapshot of the caller's props, or {} when unusable (ingest rejects the whole batch otherwise).
+  // A JSON snapshot of the caller's props, or {} when unusable (ingest rejects the whole batch otherwise):
+  // JSON.stringify writes half an emoji (a string cut by UTF-16 units) as a \udXXX escape ingest refuses.
   function props(p) {
-    try { var s = JSON.stringify(p); if (s && s[0] == "{" && s.length < 2700 && depth(p = JSON.parse(s)) <= 4) return p; } catch (e) {}
+    try { var s = JSON.stringify(p); if (s && s[0] == "{" && s.length < 2700 && !/\\ud[89a-f]/.test(s) && depth(p = JSON.parse(s)) <= 4) return p; } catch (e) {}
     return {};
   }
   function track(type, p, u) {
@@ -330,11 +334,11 @@
     w.addEventListener("pagehide", guard(function () { engage(); flush(); }));
     d.addEventListener("click", guard(function (e) {
       for (var a = e.target, href; a && a.nodeName != "A"; a = a.parentNode);
-      if (a && (href = a.getAttribute("href")) && /^\s*tel:/i.test(href)) { track("call_click", { tel: href.trim().slice(0, 64) }); flush(); }
+      if (a && (href = a.getAttribute("href")) && /^\s*tel:/i.test(href)) { track("call_click", { tel: cut(href.trim(), 64) }); flush(); }
     }), true);
     d.addEventListener("submit", guard(function (e) {
       var f = e.target, id = f && f.getAttribute && (f.getAttribute("id") || f.getAttribute("name"));
-      track("form_submit", id ? { form: id.slice(0, 100) } : {});
+      track("form_submit", id ? { form: cut(id, 100) } : {});
       flush();
     }), true);
     w.addEventListener("load", guard(function () { gcmInit(); tcfInit(); decide(); }));
