@@ -13,6 +13,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Per request ingest allocates for every event it parses and serialises;
 /// mimalloc does that in less CPU than glibc's malloc under two busy workers.
+/// (It also replaces `malloc` for the C code linked in — librdkafka — see the
+/// workspace Cargo.toml.)
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
