@@ -117,7 +117,7 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
 
 fn check_url(field: &str, value: &str) -> Result<(), String> {
     check_len(field, value, MAX_URL)?;
-    if !(value.starts_with("https://") || value.starts_with("http://")) || ringpath_types::url::split(value).is_none() {
+    if !(value.starts_with("https://") || value.starts_with("http://")) || !ringpath_types::url::has_host(value) {
         return Err(format!("{field} must be an absolute http(s) URL"));
     }
     Ok(())
@@ -128,7 +128,7 @@ fn check_url(field: &str, value: &str) -> Result<(), String> {
 /// page view must not be lost for it.
 fn check_referrer(field: &str, value: &str) -> Result<(), String> {
     check_len(field, value, MAX_URL)?;
-    if ringpath_types::url::split(value).is_none() {
+    if !ringpath_types::url::has_host(value) {
         return Err(format!("{field} must be an absolute URL"));
     }
     Ok(())

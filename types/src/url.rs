@@ -38,6 +38,22 @@ pub fn split(url: &str) -> Option<UrlParts<'_>> {
     Some(UrlParts { host, path: if path.is_empty() { "/" } else { path }, query })
 }
 
+/// `split(url).is_some()`, reading only the scheme and the authority: ingest
+/// checks every URL of every beacon, and their paths and queries are the long part.
+pub fn has_host(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let Some(scheme_end) = bytes.windows(3).position(|w| w == b"://") else { return false };
+    let rest = &bytes[scheme_end + 3..];
+    let authority = &rest[..rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len())];
+    let host_port = &authority[authority.iter().rposition(|&b| b == b'@').map_or(0, |at| at + 1)..];
+    match host_port.first() {
+        // `[::1]` has a host when something sits between the brackets; an unclosed one is the host as written.
+        Some(b'[') => host_port.iter().position(|&b| b == b']').is_none_or(|close| close > 1),
+        Some(&first) => first != b':',
+        None => false,
+    }
+}
+
 /// The index of the first byte of `s` that is one of `stops`, else `s.len()`.
 fn until(s: &str, stops: &[u8]) -> usize {
     s.bytes().position(|b| stops.iter().any(|&stop| stop == b)).unwrap_or(s.len())
@@ -167,6 +183,22 @@ fn hex_val(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn has_host_is_split_finding_a_host() {
+        for url in ["https://a.example/x", "https://", "https:///path", "http://user@/x", "http://user@host:1/", "http://[::1]:8080/", "http://[]/",
+                    "http://[::1", "http://:80/", "x://h", "://h", "no scheme", "https://h?q=://", "a?b://c/d", "https://h#f", "android-app://com.google/"] {
+            assert_eq!(has_host(url), split(url).is_some(), "{url}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn has_host_agrees_with_split(url in "[a-z:/@\\[\\]?#.0-9]{0,24}") {
+            prop_assert_eq!(has_host(&url), split(&url).is_some());
+        }
+    }
 
     #[test]
     fn splits_host_path_and_query() {
