@@ -4,6 +4,8 @@
 //! the `serde` feature — wire types, Kafka messages and the accounts file.
 //! Nothing here does IO.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod ip;
 pub mod rules;
 pub mod source;
