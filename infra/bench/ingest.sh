@@ -8,8 +8,8 @@
 # ingest's peak RSS (VmHWM) under that load. Every batch ingest answers 204
 # is in Kafka; the bench topics (PARTITIONS each) get a random suffix and are deleted at the end.
 #
-#   infra/bench/ingest.sh                          # 20 s per target, 64 connections, 1 wrk thread
-#   DURATION=30s CONNECTIONS=128 infra/bench/ingest.sh
+#   infra/bench/ingest.sh                          # 20 s per target and connection count (64, then 256), 1 wrk thread
+#   DURATION=30s CONNECTIONS="128 512" infra/bench/ingest.sh
 #   RINGPATH_KAFKA_LINGER_MS=1 infra/bench/ingest.sh   # producer linger (default 5)
 #   RINGPATH_KAFKA_COMPRESSION=none infra/bench/ingest.sh   # producer compression (default lz4)
 #
@@ -19,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/infra/lib.sh"
 DURATION=${DURATION:-20s}
-CONNECTIONS=${CONNECTIONS:-64}
+CONNECTIONS=${CONNECTIONS:-64 256}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-3s}
 BROKERS=${RINGPATH_KAFKA_BROKERS:-127.0.0.1:19092}
@@ -93,12 +93,12 @@ HZ=$(getconf CLK_TCK)
 # The shared broker's pid, to charge its CPU to the run (empty if not found).
 BROKER_PID=$(ss -Hltnp "sport = :${BROKERS##*:}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 
-# run_wrk URL LABEL PID -> prints wrk's SUMMARY line plus cpu ticks of PID and the broker during the measured run
+# run_wrk URL LABEL PID CONNS -> prints wrk's SUMMARY line plus cpu ticks of PID and the broker during the measured run
 run_wrk() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$DIR/post.lua" "$1" >/dev/null 2>&1 || true
+  wrk -t"$THREADS" -c"$4" -d"$WARMUP" -s "$DIR/post.lua" "$1" >/dev/null 2>&1 || true
   local p0 b0 p1 b1
   p0=$(ticks "$3"); b0=$(ticks "${BROKER_PID:-0}")
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$DIR/post.lua" "$1" >"$DIR/$2.out" 2>&1
+  wrk -t"$THREADS" -c"$4" -d"$DURATION" --latency -s "$DIR/post.lua" "$1" >"$DIR/$2.out" 2>&1
   p1=$(ticks "$3"); b1=$(ticks "${BROKER_PID:-0}")
   local summary
   summary=$(grep '^SUMMARY' "$DIR/$2.out") || { cat "$DIR/$2.out" >&2; die "wrk on $2 printed no summary"; }
@@ -108,15 +108,18 @@ run_wrk() {
 us_per_req() { echo "$1 * 1000000 / $HZ / $2" | bc -l; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
-# 1. bare handler
+# 1. bare handler, at each connection count
 "$BARE" "127.0.0.1:$BARE_PORT" >"$DIR/bare.log" 2>&1 &
 PIDS+=($!); BARE_PID=$!
 wait_for bare204 20 "curl -sf -o /dev/null -X POST --data x http://127.0.0.1:$BARE_PORT/v1/collect"
-log "bare handler: $CONNECTIONS connections, $DURATION"
-BARE_SUM=$(run_wrk "http://127.0.0.1:$BARE_PORT/v1/collect" bare "$BARE_PID")
+declare -A BARE_SUM INGEST_SUM
+for c in $CONNECTIONS; do
+  log "bare handler: $c connections, $DURATION"
+  BARE_SUM[$c]=$(run_wrk "http://127.0.0.1:$BARE_PORT/v1/collect" "bare-$c" "$BARE_PID" "$c")
+done
 kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true
 
-# 2. ingest on the real broker
+# 2. ingest on the real broker, at each connection count
 env RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGEST_PORT" RINGPATH_KAFKA_BROKERS="$BROKERS" \
   RINGPATH_TOPIC_EVENTS="ringpath.events.$SUFFIX" RINGPATH_TOPIC_CALLS="ringpath.calls.$SUFFIX" \
   RINGPATH_TOPIC_ASSIGNMENTS="ringpath.assignments.$SUFFIX" RINGPATH_TOPIC_DLQ="ringpath.dlq.$SUFFIX" \
@@ -125,26 +128,29 @@ env RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGE
 PIDS+=($!); INGEST_PID=$!
 # Wait for a real 204 (the producer has found the broker and the topic).
 wait_for ingest 60 "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' --data-binary @$DIR/body.json http://127.0.0.1:$INGEST_PORT/v1/collect)\" = 204 ]"
-log "ingest: $CONNECTIONS connections, $DURATION, 10-event batches to Kafka at $BROKERS"
-INGEST_SUM=$(run_wrk "http://127.0.0.1:$INGEST_PORT/v1/collect" ingest "$INGEST_PID")
+for c in $CONNECTIONS; do
+  log "ingest: $c connections, $DURATION, 10-event batches to Kafka at $BROKERS"
+  INGEST_SUM[$c]=$(run_wrk "http://127.0.0.1:$INGEST_PORT/v1/collect" "ingest-$c" "$INGEST_PID" "$c")
+done
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$INGEST_PID/status")
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$INGEST_PID/status")
 METRICS=$(curl -s "http://127.0.0.1:$INGEST_PORT/metrics")
 ACCEPTED=$(awk '/^ringpath_ingest_events_accepted_total\{kind="event"\}/ {print $2}' <<<"$METRICS")
 NON204=$(awk '/^ringpath_ingest_requests_total/ && !/status="204"/ {s += $2} END {print s + 0}' <<<"$METRICS")
 
-B_RPS=$(field rps "$BARE_SUM"); B_P50=$(field p50_ms "$BARE_SUM"); B_P99=$(field p99_ms "$BARE_SUM"); B_ERR=$(field errors "$BARE_SUM")
-I_RPS=$(field rps "$INGEST_SUM"); I_P50=$(field p50_ms "$INGEST_SUM"); I_P99=$(field p99_ms "$INGEST_SUM"); I_ERR=$(field errors "$INGEST_SUM")
-B_REQ=$(field requests "$BARE_SUM"); I_REQ=$(field requests "$INGEST_SUM")
-B_CPU=$(us_per_req "$(field cpu_ticks "$BARE_SUM")" "$B_REQ"); I_CPU=$(us_per_req "$(field cpu_ticks "$INGEST_SUM")" "$I_REQ")
-K_CPU=$(us_per_req "$(field broker_ticks "$INGEST_SUM")" "$I_REQ")
 echo
-echo "ringpath ingest benchmark — $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 10-event batches ($(wc -c <"$DIR/body.json") bytes)"
-printf '%-28s %12s %14s %10s %10s %8s %14s\n' target 'requests/s' 'events/s' 'p50 ms' 'p99 ms' errors 'CPU µs/req'
-printf '%-28s %12.0f %14s %10.2f %10.2f %8d %14.1f\n' 'bare actix-web 204' "$B_RPS" '-' "$B_P50" "$B_P99" "$B_ERR" "$B_CPU"
-printf '%-28s %12.0f %14.0f %10.2f %10.2f %8d %14.1f\n' 'ingest -> Kafka (acks=all)' "$I_RPS" "$(echo "$I_RPS * 10" | bc -l)" "$I_P50" "$I_P99" "$I_ERR" "$I_CPU"
-printf '%-28s %12s %14s %10s %10s %8s %14.1f\n' '  Kafka broker, same run' '' '' '' '' '' "$K_CPU"
-printf 'ingest / bare (requests/s): %.2f\n' "$(echo "$I_RPS / $B_RPS" | bc -l)"
-printf 'ingest peak RSS (VmHWM): %.1f MiB (VmRSS after the run: %.1f MiB)\n' "$(echo "$HWM_KB / 1024" | bc -l)" "$(echo "$RSS_KB / 1024" | bc -l)"
+echo "ringpath ingest benchmark — $(nproc) cores, wrk -t$THREADS -d$DURATION, 10-event batches ($(wc -c <"$DIR/body.json") bytes), linger ${RINGPATH_KAFKA_LINGER_MS:-5} ms, ${RINGPATH_KAFKA_COMPRESSION:-lz4}"
+printf '%-6s %-28s %12s %14s %10s %10s %8s %14s\n' conns target 'requests/s' 'events/s' 'p50 ms' 'p99 ms' errors 'CPU µs/req'
+for c in $CONNECTIONS; do
+  b=${BARE_SUM[$c]}; i=${INGEST_SUM[$c]}
+  B_RPS=$(field rps "$b"); I_RPS=$(field rps "$i")
+  printf '%-6s %-28s %12.0f %14s %10.2f %10.2f %8d %14.1f\n' "$c" 'bare actix-web 204' "$B_RPS" '-' "$(field p50_ms "$b")" "$(field p99_ms "$b")" "$(field errors "$b")" \
+    "$(us_per_req "$(field cpu_ticks "$b")" "$(field requests "$b")")"
+  printf '%-6s %-28s %12.0f %14.0f %10.2f %10.2f %8d %14.1f\n' "$c" 'ingest -> Kafka (acks=all)' "$I_RPS" "$(echo "$I_RPS * 10" | bc -l)" "$(field p50_ms "$i")" "$(field p99_ms "$i")" "$(field errors "$i")" \
+    "$(us_per_req "$(field cpu_ticks "$i")" "$(field requests "$i")")"
+  printf '%-6s %-28s %12s %14s %10s %10s %8s %14.1f\n' "$c" '  Kafka broker, same run' '' '' '' '' '' "$(us_per_req "$(field broker_ticks "$i")" "$(field requests "$i")")"
+  printf '%-6s ingest / bare (requests/s): %.2f\n' "$c" "$(echo "$I_RPS / $B_RPS" | bc -l)"
+done
+printf 'ingest peak RSS (VmHWM): %.1f MiB (VmRSS after the runs: %.1f MiB)\n' "$(echo "$HWM_KB / 1024" | bc -l)" "$(echo "$RSS_KB / 1024" | bc -l)"
 echo "events acknowledged by Kafka (ingest metric): ${ACCEPTED:-?}; non-204 answers: $NON204"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine competes for the same cores)"
