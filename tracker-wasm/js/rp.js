@@ -22,14 +22,16 @@
   var INLINE = /^(A|ABBR|B|BDI|BDO|BIG|CITE|CODE|DATA|DFN|EM|FONT|I|KBD|LABEL|MARK|NOBR|Q|S|SAMP|SMALL|SPAN|STRONG|SUB|SUP|TIME|TT|U|VAR)$/;
 
   // ---- rp.wasm's calling convention (src/exports.rs) ----
+  // Exports have one-letter names (src/exports.rs): r reset, a arg, c consent_state,
+  // t tcf_decision, g gcm_decision, u strip_url, k visit_kind, m first_match, s swap.
   // Calls export `f`: the heap is emptied, each string argument is copied in
   // as UTF-8 and passed as (pointer, byte length); numbers and bools pass as they are.
   function call(f) {
-    X.reset();
+    X.r();
     return X[f].apply(0, [].concat.apply([], [].slice.call(arguments, 1).map(function (v) {
       if (typeof v != "string") return +v;
       v = utf8.encode(v);
-      var p = X.arg(v.length);
+      var p = X.a(v.length);
       new Uint8Array(X.memory.buffer).set(v, p);
       return [p, v.length];
     })));
@@ -85,7 +87,7 @@
 
   // ---- consent ----
   function decide() {
-    var next = ["pending", "granted", "denied"][call("consent_state", nav.globalPrivacyControl === true, explicit, tcf, gcm, attr || "")];
+    var next = ["pending", "granted", "denied"][call("c", nav.globalPrivacyControl === true, explicit, tcf, gcm, attr || "")];
     if (next == consent) return;
     var first = !consent;
     consent = next;
@@ -102,14 +104,14 @@
     w.__tcfapi("addEventListener", 2, guard(function (t, ok) {
       t = t || {};
       var p = t.purpose && t.purpose.consents;
-      var v = call("tcf_decision", !!ok, typeof t.gdprApplies == "boolean" ? t.gdprApplies : 2, String(t.eventStatus || ""), p ? !!p[1] : 2);
+      var v = call("t", !!ok, typeof t.gdprApplies == "boolean" ? t.gdprApplies : 2, String(t.eventStatus || ""), p ? !!p[1] : 2);
       if (v < 2) { tcf = v; decide(); }
     }));
   }
   function gcmEntry(e) {
     try {
       if (e && e[0] == "consent" && e[2]) {
-        var s = e[2].analytics_storage, v = call("gcm_decision", "consent", String(e[1]), s == null ? "" : String(s));
+        var s = e[2].analytics_storage, v = call("g", "consent", String(e[1]), s == null ? "" : String(s));
         if (v < 2) gcm = v;
       }
     } catch (x) {}
@@ -137,7 +139,7 @@
   }
 
   // ---- events ----
-  function httpUrl(u) { return /^https?:\/\//.test(u || "") ? str(call("strip_url", u)).slice(0, 4096) : undefined; }
+  function httpUrl(u) { return /^https?:\/\//.test(u || "") ? str(call("u", u)).slice(0, 4096) : undefined; }
   function depth(v) { var m = 0, k; if (!v || typeof v != "object") return 0; for (k in v) m = Math.max(m, depth(v[k])); return m + 1; }
   // A JSON snapshot of the caller's props, or {} when unusable (ingest rejects the whole batch otherwise):
   // JSON.stringify writes half an emoji (a string cut by UTF-16 units) as a \udXXX escape ingest refuses.
@@ -203,8 +205,8 @@
     if (!cfg) return;
     var granted = consent == "granted", stored = granted && cookie(NUM), pool, source;
     // Inside a session (same-site or direct) the session keeps the number it was given.
-    if ((stored == "0" || E164.test(stored)) && call("visit_kind", landingUrl, landingRef)) { show(stored == "0" ? "" : stored); return go(); }
-    pool = granted ? call("first_match", landingUrl, landingRef, encodeRules(cfg.pools)) : -1;
+    if ((stored == "0" || E164.test(stored)) && call("k", landingUrl, landingRef)) { show(stored == "0" ? "" : stored); return go(); }
+    pool = granted ? call("m", landingUrl, landingRef, encodeRules(cfg.pools)) : -1;
     if (pool >= 0) {
       identify();
       return http(endpoint + "/v1/numbers", JSON.stringify({
@@ -214,7 +216,7 @@
         go();
       });
     }
-    source = call("first_match", landingUrl, landingRef, encodeRules(cfg.sources));
+    source = call("m", landingUrl, landingRef, encodeRules(cfg.sources));
     source = source >= 0 && cfg.sources[source].number;
     show(E164.test(source) ? source : "", granted);
     go();
@@ -244,14 +246,14 @@
     var walker = d.createTreeWalker(root, 5, function (n) { return n.nodeType == 1 && (SKIP.test(n.nodeName) || editable(n)) ? 2 : 1; });
     var run = [], text = "", block, n, href, v;
     function end() {
-      if (run.length && /\d(\D{0,3}\d){6}/.test(text) && (v = str(call("swap", text, from, to, 0)))) spread(run, text, v);
+      if (run.length && /\d(\D{0,3}\d){6}/.test(text) && (v = str(call("s", text, from, to, 0)))) spread(run, text, v);
       run = []; text = "";
     }
     for (n = root; n; n = walker.nextNode()) {
       if (n.nodeType == 3) {
         if (blockOf(n) != block) { end(); block = blockOf(n); }
         run.push(n); text += n.data;
-      } else if (n.nodeName == "A" && (href = n.getAttribute("href")) && /^\s*tel:/i.test(href) && (v = str(call("swap", href.trim(), from, to, 1)))) {
+      } else if (n.nodeName == "A" && (href = n.getAttribute("href")) && /^\s*tel:/i.test(href) && (v = str(call("s", href.trim(), from, to, 1)))) {
         n.setAttribute("href", v);
       }
     }

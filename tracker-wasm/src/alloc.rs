@@ -23,8 +23,6 @@ pub struct Arena {
     base: Cell<usize>,
     /// The first free byte.
     top: Cell<usize>,
-    /// The end of linear memory.
-    end: Cell<usize>,
 }
 
 // SAFETY: wasm32-unknown-unknown without atomics runs one thread; the arena is
@@ -33,7 +31,7 @@ unsafe impl Sync for Arena {}
 
 impl Arena {
     pub const fn new() -> Arena {
-        Arena { base: Cell::new(0), top: Cell::new(0), end: Cell::new(0) }
+        Arena { base: Cell::new(0), top: Cell::new(0) }
     }
 
     /// Forgets every allocation.
@@ -44,40 +42,27 @@ impl Arena {
         self.top.set(self.base.get());
     }
 
-    /// Makes `[.., stop)` part of linear memory; false when the browser refuses.
-    fn reserve(&self, stop: usize) -> bool {
-        if self.end.get() == 0 {
-            let start = core::arch::wasm32::memory_size(0) * PAGE;
-            self.base.set(start);
-            self.top.set(start);
-            self.end.set(start);
+    /// Makes `[start, start + size)` the newest block: memory grows as
+    /// needed; null when it cannot.
+    fn claim(&self, start: usize, size: usize) -> *mut u8 {
+        let Some(stop) = start.checked_add(size) else { return null_mut() };
+        let end = core::arch::wasm32::memory_size(0) * PAGE;
+        if stop > end && core::arch::wasm32::memory_grow(0, (stop - end).div_ceil(PAGE)) == usize::MAX {
+            return null_mut();
         }
-        let end = self.end.get();
-        if stop > end {
-            let pages = (stop - end).div_ceil(PAGE);
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return false;
-            }
-            self.end.set(end + pages * PAGE);
-        }
-        true
+        self.top.set(stop);
+        start as *mut u8
     }
 }
 
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // `top` is only read after `reserve` has set it up.
-        if !self.reserve(0) {
-            return null_mut();
+        if self.base.get() == 0 {
+            let start = core::arch::wasm32::memory_size(0) * PAGE;
+            self.base.set(start);
+            self.top.set(start);
         }
-        let start = (self.top.get() + layout.align() - 1) & !(layout.align() - 1);
-        match start.checked_add(layout.size()) {
-            Some(stop) if self.reserve(stop) => {
-                self.top.set(stop);
-                start as *mut u8
-            }
-            _ => null_mut(),
-        }
+        self.claim((self.top.get() + layout.align() - 1) & !(layout.align() - 1), layout.size())
     }
 
     /// Nothing: the block waits for the next reset.
@@ -87,13 +72,7 @@ unsafe impl GlobalAlloc for Arena {
         let start = ptr as usize;
         if start + layout.size() == self.top.get() {
             // The newest block grows (or shrinks) where it is.
-            return match start.checked_add(new_size) {
-                Some(stop) if self.reserve(stop) => {
-                    self.top.set(stop);
-                    ptr
-                }
-                _ => null_mut(),
-            };
+            return self.claim(start, new_size);
         }
         if new_size <= layout.size() {
             return ptr;

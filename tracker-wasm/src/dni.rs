@@ -1,11 +1,12 @@
 //! The DNI decision's classification half: which pool or source-level rule
-//! a visit matches, using `ringpath_types::classify` and `Rule::matches` so
+//! a visit matches, using `ringpath_types::classify` and the condition check of `Rule::matches` so
 //! the browser and ingest (`/v1/numbers`) always agree. The rules arrive from
 //! rp.js as one flat string (it parsed the config with `JSON.parse`, which
 //! costs nothing in the browser); fetching and showing numbers is not here.
 
 use ringpath_types::url::{split_byte, split_once_byte};
-use ringpath_types::{classify, Channel, Rule};
+use ringpath_types::rules::condition_matches;
+use ringpath_types::{classify, Channel, VisitSource};
 
 /// Starts each rule in the flat encoding.
 pub const RULE_SEP: char = '\u{1e}';
@@ -31,31 +32,21 @@ pub fn visit_kind(url: &str, referrer: &str) -> VisitKind {
     }
 }
 
-/// Reads one encoded rule; a key this tracker does not know makes the rule
-/// unmatchable rather than broader than the operator wrote it.
-fn parse_rule(encoded: &str) -> Option<Rule> {
-    let mut rule = Rule::default();
-    for condition in split_byte(encoded, COND_SEP as u8).skip(1) {
-        let (key, value) = split_once_byte(condition, b'=')?;
-        let slot = match key {
-            "source" => &mut rule.source,
-            "medium" => &mut rule.medium,
-            "campaign" => &mut rule.campaign,
-            "channel" => &mut rule.channel,
-            "referrer_host" => &mut rule.referrer_host,
-            "has" => &mut rule.has,
-            _ => return None,
-        };
-        *slot = Some(value.to_owned());
-    }
-    Some(rule)
+/// Whether the visit matches one encoded rule: every `key=value` condition
+/// holds. A key this tracker does not know makes the rule unmatchable rather
+/// than broader than the operator wrote it. (rp.js writes each key once: the
+/// rule is a JSON object.)
+fn rule_matches(encoded: &str, visit: &VisitSource) -> bool {
+    split_byte(encoded, COND_SEP as u8)
+        .skip(1)
+        .all(|condition| split_once_byte(condition, b'=').and_then(|(key, value)| condition_matches(key, value, visit)) == Some(true))
 }
 
 /// Index of the first rule the visit matches. Like ingest, a same-site
 /// referrer is classified as a direct visit.
 pub fn first_match(url: &str, referrer: &str, rules: &str) -> Option<usize> {
     let visit = classify(url, referrer).or_else(|| classify(url, ""))?;
-    split_byte(rules, RULE_SEP as u8).skip(1).position(|encoded| parse_rule(encoded).is_some_and(|rule| rule.matches(&visit)))
+    split_byte(rules, RULE_SEP as u8).skip(1).position(|encoded| rule_matches(encoded, &visit))
 }
 
 #[cfg(test)]

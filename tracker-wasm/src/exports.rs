@@ -8,7 +8,9 @@
 //!   UTF-8 and passes it as (pointer, byte length);
 //! - a bool is 0/1, an `Option<bool>` is 0 = false, 1 = true, 2 = none;
 //! - a string result is a pointer to its (pointer, byte length) pair, valid
-//!   until the next `reset`.
+//!   until the next `reset`;
+//! - each export's name is one letter (`#[export_name]`), as rp.js calls it:
+//!   the names are in rp.wasm and rp.js both, and do not compress.
 //!
 //! No state lives in wasm, so a browser callback can never re-enter
 //! half-updated Rust state.
@@ -41,7 +43,7 @@ fn untri(v: Option<bool>) -> u32 {
 }
 
 /// Empties the heap; every pointer rp.js got earlier is void.
-#[no_mangle]
+#[export_name = "r"]
 pub extern "C" fn reset() {
     // SAFETY: called by rp.js between export calls only, when no Rust value
     // is alive and rp.js has read every result it needs.
@@ -49,7 +51,7 @@ pub extern "C" fn reset() {
 }
 
 /// `len` bytes for a string argument.
-#[no_mangle]
+#[export_name = "a"]
 pub extern "C" fn arg(len: usize) -> *mut u8 {
     let mut block = Vec::<u8>::with_capacity(len);
     let ptr = block.as_mut_ptr();
@@ -58,13 +60,13 @@ pub extern "C" fn arg(len: usize) -> *mut u8 {
 }
 
 /// Query/fragment parameters that look like personal data removed.
-#[no_mangle]
+#[export_name = "u"]
 pub extern "C" fn strip_url(url: *const u8, url_len: usize) -> *const [usize; 2] {
     give(pii::strip_url(text(url, url_len)))
 }
 
 /// 0 = pending, 1 = granted, 2 = denied. `attribute` is `data-consent` ("" when absent).
-#[no_mangle]
+#[export_name = "c"]
 pub extern "C" fn consent_state(gpc: u32, explicit: u32, tcf: u32, gcm: u32, attribute: *const u8, attribute_len: usize) -> u32 {
     let signals = Signals {
         gpc: gpc != 0,
@@ -81,14 +83,14 @@ pub extern "C" fn consent_state(gpc: u32, explicit: u32, tcf: u32, gcm: u32, att
 }
 
 /// A TCF v2 `tcData` answer as an `Option<bool>` (see `consent::tcf_decision`).
-#[no_mangle]
+#[export_name = "t"]
 pub extern "C" fn tcf_decision(success: u32, gdpr_applies: u32, event_status: *const u8, event_status_len: usize, purpose1: u32) -> u32 {
     untri(consent::tcf_decision(success != 0, tri(gdpr_applies), text(event_status, event_status_len), tri(purpose1)))
 }
 
 /// A Consent Mode command as an `Option<bool>`; `analytics_storage` is ""
 /// when the command does not set it.
-#[no_mangle]
+#[export_name = "g"]
 pub extern "C" fn gcm_decision(
     command: *const u8,
     command_len: usize,
@@ -102,13 +104,13 @@ pub extern "C" fn gcm_decision(
 }
 
 /// 0 = new source, 1 = direct, 2 = same-site navigation.
-#[no_mangle]
+#[export_name = "k"]
 pub extern "C" fn visit_kind(url: *const u8, url_len: usize, referrer: *const u8, referrer_len: usize) -> u32 {
     dni::visit_kind(text(url, url_len), text(referrer, referrer_len)) as u32
 }
 
 /// Index of the first matching rule, or -1.
-#[no_mangle]
+#[export_name = "m"]
 pub extern "C" fn first_match(url: *const u8, url_len: usize, referrer: *const u8, referrer_len: usize, rules: *const u8, rules_len: usize) -> i32 {
     dni::first_match(text(url, url_len), text(referrer, referrer_len), text(rules, rules_len)).map_or(-1, |i| i as i32)
 }
@@ -116,7 +118,7 @@ pub extern "C" fn first_match(url: *const u8, url_len: usize, referrer: *const u
 /// `text` with every written form of the `targets` (comma-separated E.164)
 /// replaced by `replacement`, or "" when nothing changed. With `tel`, `text`
 /// is an href and a `tel:` target is rewritten.
-#[no_mangle]
+#[export_name = "s"]
 pub extern "C" fn swap(
     page_text: *const u8,
     page_text_len: usize,

@@ -252,10 +252,10 @@ const [wasmPath, casesPath] = process.argv.slice(2);
 WebAssembly.instantiate(fs.readFileSync(wasmPath)).then(({ instance }) => {
   const X = instance.exports, utf8 = new TextEncoder(), unutf8 = new TextDecoder();
   const call = (f, args) => {
-    X.reset();
+    X.r();
     return X[f](...args.flatMap((v) => {
       if (typeof v != "string") return [v];
-      const b = utf8.encode(v), p = X.arg(b.length);
+      const b = utf8.encode(v), p = X.a(b.length);
       new Uint8Array(X.memory.buffer).set(b, p);
       return [p, b.length];
     }));
@@ -264,10 +264,12 @@ WebAssembly.instantiate(fs.readFileSync(wasmPath)).then(({ instance }) => {
     const m = X.memory.buffer, at = new Uint32Array(m, p, 2);
     return unutf8.decode(new Uint8Array(m, at[0], at[1]));
   };
+  // Each export's one-letter name (src/exports.rs).
+  const EXPORTS = { consent_state: "c", tcf_decision: "t", gcm_decision: "g", strip_url: "u", visit_kind: "k", first_match: "m", swap: "s" };
   const cases = JSON.parse(fs.readFileSync(casesPath, "utf8"));
   let bad = 0;
   for (const c of cases) {
-    const r = call(c.f, c.args), got = typeof c.want == "string" ? str(r) : r;
+    const r = call(EXPORTS[c.f], c.args), got = typeof c.want == "string" ? str(r) : r;
     if (got !== c.want && bad++ < 5) console.log("MISMATCH", JSON.stringify(c), "got", JSON.stringify(got));
   }
   console.log(`${cases.length} cases, ${bad} mismatches, memory ${X.memory.buffer.byteLength} bytes`);

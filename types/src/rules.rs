@@ -8,6 +8,36 @@
 
 use crate::source::{VisitSource, CLICK_ID_PARAMS};
 
+/// The keys of a rule, in the order of [`Rule`]'s fields.
+const KEYS: [&str; 6] = ["source", "medium", "campaign", "channel", "referrer_host", "has"];
+
+/// Whether the visit satisfies one `key: want` condition of a rule (what
+/// [`Rule::matches`] checks for every key present); `None` for a key rules
+/// do not have. The browser tracker checks its rules with this directly,
+/// without building a [`Rule`].
+pub fn condition_matches(key: &str, want: &str, vs: &VisitSource) -> Option<bool> {
+    let got = match key {
+        "source" => &vs.source,
+        "medium" => &vs.medium,
+        "campaign" => &vs.campaign,
+        "channel" => vs.channel().as_str(),
+        "referrer_host" => {
+            let want = want.to_ascii_lowercase();
+            let want = want.strip_prefix("www.").unwrap_or(&want);
+            // `want` itself or a subdomain of it (`.` + `want` at the end), without building a string.
+            let host = vs.referrer_host.as_bytes();
+            return Some(
+                host == want.as_bytes()
+                    || (host.len() > want.len() && host.ends_with(want.as_bytes()) && host[host.len() - want.len() - 1] == b'.'),
+            );
+        }
+        "has" if want.eq_ignore_ascii_case("click_id") => return Some(!vs.click_ids.is_empty()),
+        "has" => return Some(vs.click_ids.iter().any(|(p, _)| p.eq_ignore_ascii_case(want))),
+        _ => return None,
+    };
+    Some(want.eq_ignore_ascii_case(got))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
@@ -28,26 +58,8 @@ pub struct Rule {
 
 impl Rule {
     pub fn matches(&self, vs: &VisitSource) -> bool {
-        let eq = |want: &Option<String>, got: &str| want.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(got));
-        eq(&self.source, &vs.source)
-            && eq(&self.medium, &vs.medium)
-            && eq(&self.campaign, &vs.campaign)
-            && eq(&self.channel, vs.channel().as_str())
-            && self.referrer_host.as_ref().is_none_or(|w| {
-                let want = w.to_ascii_lowercase();
-                let want = want.strip_prefix("www.").unwrap_or(&want);
-                // `want` itself or a subdomain of it (`.` + `want` at the end), without building a string.
-                let host = vs.referrer_host.as_bytes();
-                host == want.as_bytes()
-                    || (host.len() > want.len() && host.ends_with(want.as_bytes()) && host[host.len() - want.len() - 1] == b'.')
-            })
-            && self.has.as_ref().is_none_or(|h| {
-                if h.eq_ignore_ascii_case("click_id") {
-                    !vs.click_ids.is_empty()
-                } else {
-                    vs.click_ids.iter().any(|(p, _)| p.eq_ignore_ascii_case(h))
-                }
-            })
+        let conditions = [&self.source, &self.medium, &self.campaign, &self.channel, &self.referrer_host, &self.has];
+        conditions.into_iter().zip(KEYS).all(|(want, key)| want.as_deref().is_none_or(|w| condition_matches(key, w, vs) == Some(true)))
     }
 
     /// A problem with the rule itself (unknown click id, unknown channel), for config validation.
