@@ -26,15 +26,17 @@
   // t tcf_decision, g gcm_decision, u strip_url, k visit_kind, m first_match, s swap.
   // Calls export `f`: the heap is emptied, each string argument is copied in
   // as UTF-8 and passed as (pointer, byte length); numbers and bools pass as they are.
-  function call(f) {
+  function call(f, ...args) {
+    var flat = [];
     X.r();
-    return X[f].apply(0, [].concat.apply([], [].slice.call(arguments, 1).map(function (v) {
-      if (typeof v != "string") return +v;
+    args.forEach(function (v) {
+      if (typeof v != "string") return flat.push(+v);
       v = utf8.encode(v);
       var p = X.a(v.length);
       new Uint8Array(X.memory.buffer).set(v, p);
-      return [p, v.length];
-    })));
+      flat.push(p, v.length);
+    });
+    return X[f](...flat);
   }
   // The string a string-returning export handed back (a pointer to its pointer and length).
   function str(p) {

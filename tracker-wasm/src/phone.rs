@@ -295,22 +295,26 @@ pub fn replace_in_tel_href(href: &str, targets: &[Number<'_>], new: &Number<'_>)
 /// Decodes `%XX` escapes of ASCII characters (what `tel:` hrefs use for `+`
 /// and spaces); anything else is kept as written.
 fn percent_decode_ascii(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
     let mut out = String::with_capacity(s.len());
-    let mut copied = 0;
-    for i in 0..bytes.len() {
-        if i < copied || bytes[i] != b'%' {
-            continue;
-        }
-        if let Some(byte) = hex(i + 1).zip(hex(i + 2)).map(|(h, l)| h * 16 + l).filter(|b| *b < 0x80) {
-            // Both ends are ASCII bytes, so char boundaries.
-            out.push_str(&s[copied..i]);
-            out.push(char::from(byte as u8));
-            copied = i + 3;
+    // After each '%': two hex digits of an ASCII byte, or kept as written.
+    for (i, piece) in split_byte(s, b'%').enumerate() {
+        let hex = |byte: &u8| char::from(*byte).to_digit(16);
+        let escape = match piece.as_bytes() {
+            [high, low, ..] => hex(high).zip(hex(low)).map(|(h, l)| h * 16 + l).filter(|byte| *byte < 0x80),
+            _ => None,
+        };
+        match escape {
+            _ if i == 0 => out.push_str(piece),
+            Some(byte) => {
+                out.push(char::from(byte as u8));
+                out.push_str(&piece[2..]);
+            }
+            None => {
+                out.push_str("%");
+                out.push_str(piece);
+            }
         }
     }
-    out.push_str(&s[copied..]);
     out
 }
 
@@ -425,6 +429,25 @@ mod tests {
         assert_eq!(replace_in_tel_href("tel:+15550100000;ext=12", &targets, &new).as_deref(), Some("tel:+15550109001;ext=12"));
         for href in ["tel:+15550100001", "mailto:x@y.z", "tel:", "tel:+155501000001", "https://x/tel:5550100000"] {
             assert_eq!(replace_in_tel_href(href, &targets, &new), None, "{href}");
+        }
+    }
+
+    #[test]
+    fn tel_escapes_of_ascii_characters_are_decoded_and_others_kept() {
+        for (escaped, decoded) in [
+            ("%2B1%20555", "+1 555"),
+            ("%2b1", "+1"),
+            ("%%41", "%A"),
+            ("%4%41", "%4A"),
+            ("%C3%A9", "%C3%A9"),
+            ("%3B%3b", ";;"),
+            ("%", "%"),
+            ("%+1", "%+1"),
+            ("a%7", "a%7"),
+            ("%é1", "%é1"),
+            ("", ""),
+        ] {
+            assert_eq!(percent_decode_ascii(escaped), decoded, "{escaped}");
         }
     }
 
