@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use clickhouse::{Client, Row};
 use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_enrich::suppression::{self, NewErasure};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -438,7 +439,8 @@ impl Reports {
         Ok(Export { events, calls, assignments })
     }
 
-    /// Starts erasure: deletes the visitor's events and assignments (matched by
+    /// Starts erasure: records the visitor and their sessions in the
+    /// suppression list, deletes their events and assignments (matched by
     /// visitor id or by any of their session ids) and strips every identifier,
     /// IP, phone number, click id and URL from their calls, which stay counted.
     /// ClickHouse runs these as asynchronous mutations; `erasure_status` says
@@ -461,6 +463,19 @@ impl Reports {
             .await?;
         sessions.sort();
         sessions.dedup();
+        // Tombstones first, before any mutation: Kafka still holds the visitor's
+        // messages (a replay, a redelivery, events in flight), and a mutation
+        // only touches the parts that exist when it is created. Once these are
+        // in, enrich drops rows naming the ids before storing them; a row it
+        // stored on an older copy of the list is covered by the mutations below
+        // if it landed before them, and erased by enrich itself otherwise (it
+        // reads the list again after every insert). In the other order, rows
+        // stored between the mutations and the tombstones would stay.
+        let mut tombstones = self.writer.insert::<NewErasure>("erasures").await?;
+        for tombstone in suppression::tombstones(account, visitor, &sessions) {
+            tombstones.write(&tombstone).await?;
+        }
+        tombstones.end().await?;
         // Never empty (an empty array literal has no element type on old servers),
         // and "!" can never be a session id.
         sessions.push("!".to_owned());
@@ -512,12 +527,13 @@ impl Reports {
                 .execute()
                 .await?;
         }
+        // The columns enrich also empties on calls of erased visitors it stores later.
         self.writer
-            .query(
-                "ALTER TABLE calls UPDATE visitor_id = '', session_id = '', ip = '', from_number = '', caller_name = '', caller_city = '', \
-                 click_id = '', referrer = '', first_touch_session = '', linear_session = arrayMap(x -> '', linear_session) \
+            .query(&format!(
+                "ALTER TABLE calls UPDATE {} \
                  WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
-            )
+                suppression::call_erasure_set_sql()
+            ))
             .bind(account)
             .bind(visitor)
             .bind(&sessions)

@@ -1,6 +1,7 @@
 //! ringpath enrich: the consumer between Kafka and ClickHouse (SPEC §4, §5).
 //! Geo-IP on the full address, then IP truncation, traffic classification,
-//! call attribution, exactly-once storage (replays collapse on ids), retention.
+//! call attribution, exactly-once storage (replays collapse on ids), the
+//! erasure suppression list (an erased visitor is not stored again), retention.
 //! It serves no API; the dashboard reads what it stores.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap
@@ -12,6 +13,7 @@ pub mod pipeline;
 pub mod rows;
 pub mod settings;
 pub mod store;
+pub mod suppression;
 pub mod topics;
 pub mod transform;
 

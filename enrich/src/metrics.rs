@@ -1,6 +1,6 @@
 //! Prometheus metrics for enrich, served on `RINGPATH_ENRICH_METRICS_LISTEN`.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -9,6 +9,13 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     pub flush_seconds: Histogram,
     pub retention_actions: IntCounterVec,
+    /// Rows naming an erased visitor or session: `dropped` (events,
+    /// assignments) or stored `anonymised` (calls), by table.
+    pub erased_rows: IntCounterVec,
+    /// Clean-up mutations for rows stored while an erasure was being written.
+    pub erasure_cleanups: IntCounter,
+    /// Erased ids held in memory.
+    pub erased_ids: IntGauge,
 }
 
 impl Metrics {
@@ -25,12 +32,23 @@ impl Metrics {
         .expect("valid metric");
         let retention_actions =
             IntCounterVec::new(Opts::new("ringpath_enrich_retention_actions_total", "Retention actions issued (partition drops, delete mutations)"), &["action"]).expect("valid metric");
+        let erased_rows = IntCounterVec::new(
+            Opts::new("ringpath_enrich_erased_rows_total", "Rows naming an erased visitor or session, dropped (events, assignments) or stored anonymised (calls)"),
+            &["table", "action"],
+        )
+        .expect("valid metric");
+        let erasure_cleanups =
+            IntCounter::new("ringpath_enrich_erasure_cleanups_total", "Clean-up mutations for rows stored while an erasure was being written").expect("valid metric");
+        let erased_ids = IntGauge::new("ringpath_enrich_erased_ids", "Erased visitor and session ids (hashes) held in memory").expect("valid metric");
+        registry.register(Box::new(erased_rows.clone())).expect("unique metric");
+        registry.register(Box::new(erasure_cleanups.clone())).expect("unique metric");
+        registry.register(Box::new(erased_ids.clone())).expect("unique metric");
         registry.register(Box::new(retention_actions.clone())).expect("unique metric");
         registry.register(Box::new(rows.clone())).expect("unique metric");
         registry.register(Box::new(dead_letters.clone())).expect("unique metric");
         registry.register(Box::new(store_errors.clone())).expect("unique metric");
         registry.register(Box::new(flush_seconds.clone())).expect("unique metric");
-        Metrics { registry, rows, dead_letters, store_errors, flush_seconds, retention_actions }
+        Metrics { registry, rows, dead_letters, store_errors, flush_seconds, retention_actions, erased_rows, erasure_cleanups, erased_ids }
     }
 
     pub fn render(&self) -> String {

@@ -4,10 +4,13 @@
 //! before the commit replays the batch; ReplacingMergeTree on the ids makes
 //! the replay harmless. A message that can never be processed goes to the
 //! dead-letter topic with its reason and its offset moves on. A ClickHouse
-//! outage stops progress (retry with backoff) and loses nothing.
+//! outage stops progress (retry with backoff) and loses nothing. Rows that
+//! name an erased visitor are not stored (suppression.rs): the list is read
+//! before consuming starts and before each batch is filtered, and read again
+//! after the batch is stored to catch an erasure written in between.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -24,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::rows::{AssignmentRow, CallRow, EventRow};
 use crate::settings::Settings;
 use crate::store::{SessionTouch, Store, StoreError};
+use crate::suppression::Suppression;
 use crate::transform;
 
 pub struct Pipeline {
@@ -34,6 +38,15 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     consumer: StreamConsumer,
     dlq: FutureProducer,
+    erasures: Mutex<ErasureList>,
+}
+
+/// The suppression list and when it was read.
+#[derive(Default)]
+struct ErasureList {
+    set: Suppression,
+    read_at: Option<Instant>,
+    full_read_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -52,6 +65,21 @@ const ATTRIBUTION_CONCURRENCY: usize = 16;
 
 /// Longest wait for one ClickHouse operation before it is retried.
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How old the suppression list may be when a batch is filtered. The list is
+/// read again after every batch is stored (which also keeps it this fresh
+/// under load), so this bounds only how often a fresh erasure costs a
+/// clean-up mutation instead of a dropped row.
+const ERASURES_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// An incremental read starts this far before the newest `erased_at` seen:
+/// the server stamps tombstones to the second, and a slow insert may become
+/// visible after a newer one.
+const ERASURES_OVERLAP_S: u32 = 300;
+
+/// The whole list is read again this often (a clock step on the server
+/// could otherwise hide a tombstone from the incremental reads).
+const ERASURES_FULL_READ: Duration = Duration::from_secs(3600);
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -81,11 +109,15 @@ impl Pipeline {
             .set("message.timeout.ms", "30000")
             .create()?;
         let store = Store::new(&settings.clickhouse);
-        Ok(Pipeline { settings, store, geo, accounts, metrics, consumer, dlq })
+        Ok(Pipeline { settings, store, geo, accounts, metrics, consumer, dlq, erasures: Mutex::new(ErasureList::default()) })
     }
 
     fn accounts(&self) -> Arc<AccountsFile> {
         self.accounts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn erasures(&self) -> MutexGuard<'_, ErasureList> {
+        self.erasures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs until `shutdown` flips to true; then flushes and commits what it holds.
@@ -96,6 +128,8 @@ impl Pipeline {
     /// writing only after batch n committed), so calls still see the
     /// assignments of earlier batches and offsets are committed in order.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        // Nothing is stored before the suppression list is known.
+        self.retry("erasures", &mut shutdown.clone(), || self.read_erasures(Duration::ZERO)).await?;
         let mut last_reattribution = Instant::now();
         let mut writing = None;
         loop {
@@ -234,7 +268,7 @@ impl Pipeline {
         }
     }
 
-    async fn flush(&self, batch: Batch, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+    async fn flush(&self, mut batch: Batch, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let started = Instant::now();
         for msg in &batch.dead {
             let body = serde_json::to_vec(msg).unwrap_or_default();
@@ -253,11 +287,17 @@ impl Pipeline {
             }
             self.metrics.dead_letters.with_label_values(&[&msg.stage]).inc();
         }
+        self.retry("erasures", shutdown, || self.read_erasures(ERASURES_MAX_AGE)).await?;
+        let filtered_at = self.drop_erased(&mut batch);
         self.retry("assignments", shutdown, || self.store.insert_assignments(&batch.assignments)).await?;
         self.retry("events", shutdown, || self.store.insert_events(&batch.events)).await?;
         self.retry("late attribution", shutdown, || self.claim_unresolved_calls(&batch.assignments)).await?;
-        let call_rows = self.retry("attribution", shutdown, || self.attribute_all(&batch.calls)).await?;
+        let attributed = self.retry("attribution", shutdown, || self.attribute_all(&batch.calls)).await?;
+        let mut call_rows = self.retry("redelivered calls", shutdown, || self.without_redelivered_unresolved(&attributed)).await?;
+        self.anonymise_erased(&mut call_rows);
         self.retry("calls", shutdown, || self.store.insert_calls(&call_rows)).await?;
+        // Checked against `filtered_at` or a later generation (the list only grows).
+        self.retry("erasure clean-up", shutdown, || self.erase_late(filtered_at, &batch.events, &batch.assignments, &call_rows)).await?;
 
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &batch.offsets {
@@ -360,8 +400,108 @@ impl Pipeline {
             let redone = futures_util::future::try_join_all(chunk.iter().cloned().map(|row| self.reattribute(&accounts, row))).await?;
             corrected.extend(redone.into_iter().flatten());
         }
+        let filtered_at = self.anonymise_erased(&mut corrected);
         self.store.insert_calls(&corrected).await?;
+        if !corrected.is_empty() {
+            self.erase_late(filtered_at, &[], &[], &corrected).await?;
+        }
         self.metrics.rows.with_label_values(&["calls_corrected"]).inc_by(corrected.len() as u64);
+        Ok(())
+    }
+
+    /// The calls, less those that came out `pending` or `none` and are stored
+    /// already with the same or a newer version: a redelivery of a message
+    /// stored before (the version is its receive time). Their assignment may
+    /// be gone since — deleted with an erased visitor, dropped by the
+    /// suppression list on replay — and an equal version would replace the
+    /// attribution the call earned (ReplacingMergeTree keeps the last insert).
+    async fn without_redelivered_unresolved(&self, calls: &[CallRow]) -> Result<Vec<CallRow>, StoreError> {
+        let is_unresolved = |c: &CallRow| c.attribution == "pending" || c.attribution == "none";
+        let unresolved: Vec<&CallRow> = calls.iter().filter(|c| is_unresolved(c)).collect();
+        let (Some(from), Some(to)) = (unresolved.iter().map(|c| c.started_at).min(), unresolved.iter().map(|c| c.started_at).max()) else {
+            return Ok(calls.to_vec());
+        };
+        let key = |account: &str, call: &str| [account, "|", call].concat();
+        let mut keys: Vec<String> = unresolved.iter().map(|c| key(&c.account_id, &c.call_id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut stored = HashMap::new();
+        // Chunked: the keys are bound inline and a query has a size limit.
+        for chunk in keys.chunks(1000) {
+            for call in self.store.stored_call_versions(chunk, from, to).await? {
+                stored.insert(key(&call.account_id, &call.call_id), call.newest);
+            }
+        }
+        let redelivered = |c: &CallRow| is_unresolved(c) && stored.get(&key(&c.account_id, &c.call_id)).is_some_and(|v| *v >= c.version);
+        Ok(calls.iter().filter(|c| !redelivered(c)).cloned().collect())
+    }
+
+    /// Reads the tombstones written since the last read into the suppression
+    /// list, unless it was read less than `max_age` ago.
+    async fn read_erasures(&self, max_age: Duration) -> Result<(), StoreError> {
+        let since = {
+            let list = self.erasures();
+            if list.read_at.is_some_and(|at| at.elapsed() < max_age) {
+                return Ok(());
+            }
+            match list.full_read_at {
+                Some(at) if at.elapsed() < ERASURES_FULL_READ => list.set.newest().saturating_sub(ERASURES_OVERLAP_S),
+                _ => 0,
+            }
+        };
+        let started = Instant::now();
+        let tombstones = self.store.erasures_since(since).await?;
+        let mut list = self.erasures();
+        for tombstone in &tombstones {
+            list.set.add(tombstone);
+        }
+        list.read_at = Some(started);
+        if since == 0 {
+            list.full_read_at = Some(started);
+        }
+        self.metrics.erased_ids.set(list.set.len() as i64);
+        Ok(())
+    }
+
+    /// Drops a batch's events and assignments that name an erased visitor or
+    /// session; returns the list's generation they were checked against.
+    fn drop_erased(&self, batch: &mut Batch) -> u64 {
+        let list = self.erasures();
+        let events = list.set.drop_erased_events(&mut batch.events);
+        let assignments = list.set.drop_erased_assignments(&mut batch.assignments);
+        self.metrics.erased_rows.with_label_values(&["events", "dropped"]).inc_by(events as u64);
+        self.metrics.erased_rows.with_label_values(&["assignments", "dropped"]).inc_by(assignments as u64);
+        list.set.generation()
+    }
+
+    /// Anonymises calls credited to an erased visitor or session (they stay
+    /// counted); returns the list's generation they were checked against.
+    fn anonymise_erased(&self, calls: &mut [CallRow]) -> u64 {
+        let list = self.erasures();
+        let anonymised = list.set.anonymise_erased_calls(calls);
+        self.metrics.erased_rows.with_label_values(&["calls", "anonymised"]).inc_by(anonymised as u64);
+        list.set.generation()
+    }
+
+    /// The second look after rows are stored. An erasure written after they
+    /// were checked (generation `checked_at`) whose mutations ClickHouse
+    /// created before the rows' insert landed would miss them: a mutation only
+    /// touches parts older than itself. So the list is read again, and if it
+    /// grew, stored rows that name a newly erased id are erased here.
+    async fn erase_late(&self, checked_at: u64, events: &[EventRow], assignments: &[AssignmentRow], calls: &[CallRow]) -> Result<(), StoreError> {
+        self.read_erasures(Duration::ZERO).await?;
+        let late = {
+            let list = self.erasures();
+            if list.set.generation() == checked_at {
+                return Ok(());
+            }
+            list.set.late_ids(events, assignments, calls)
+        };
+        for (account, ids) in &late {
+            tracing::warn!(account, visitors = ids.visitors.len(), sessions = ids.sessions.len(), "rows were stored while their erasure was written; erasing them");
+            self.store.erase_late_rows(account, ids).await?;
+            self.metrics.erasure_cleanups.inc();
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::rows::{AssignmentRow, CallRow, EventRow};
 use crate::settings::ClickHouseSettings;
+use crate::suppression::{self, Erasure, LateIds};
 
 /// Migrations, applied in order, each once (`ringpath.schema_migrations`).
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -23,6 +24,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0010_attribution_daily", include_str!("../../infra/clickhouse/migrations/0010_attribution_daily.sql")),
     ("0011_attribution_daily_mv", include_str!("../../infra/clickhouse/migrations/0011_attribution_daily_mv.sql")),
     ("0012_attribution_daily_backfill", include_str!("../../infra/clickhouse/migrations/0012_attribution_daily_backfill.sql")),
+    // The erasure suppression list: written by dashboard-api, read by enrich (suppression.rs).
+    ("0013_erasures", include_str!("../../infra/clickhouse/migrations/0013_erasures.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
@@ -298,12 +301,86 @@ impl Store {
     }
 }
 
+/// Erasure: the suppression list (migration 0013; its tombstones are kept
+/// forever, `erasures` is deliberately not a retention table), the clean-up
+/// of rows stored too late for it, and the look-up that keeps a redelivered
+/// call from replacing its stored attribution.
+impl Store {
+    /// Tombstones with `erased_at` at or after `since_s` (0: all of them).
+    pub async fn erasures_since(&self, since_s: u32) -> Result<Vec<Erasure>, StoreError> {
+        Ok(self.client.query("SELECT ?fields FROM erasures WHERE erased_at >= toDateTime(?)").bind(since_s).fetch_all::<Erasure>().await?)
+    }
+
+    /// Removes rows of `account` stored while an erasure of these ids was
+    /// being written (too late for the filter, too late for the erasure's own
+    /// mutations): deletes their events and assignments, anonymises their
+    /// calls — the same statements dashboard-api's erasure issues.
+    pub async fn erase_late_rows(&self, account: &str, late: &LateIds) -> Result<(), StoreError> {
+        // Never empty (an empty array literal has no element type on old
+        // servers), and "!" is never an id.
+        let visitors: Vec<&str> = late.visitors.iter().map(String::as_str).chain(["!"]).collect();
+        let sessions: Vec<&str> = late.sessions.iter().map(String::as_str).chain(["!"]).collect();
+        self.client
+            .query(&format!(
+                "ALTER TABLE calls UPDATE {} WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
+                suppression::call_erasure_set_sql()
+            ))
+            .bind(account)
+            .bind(&visitors)
+            .bind(&sessions)
+            .bind(&sessions)
+            .bind(&sessions)
+            .execute()
+            .await?;
+        for table in ["events", "assignments"] {
+            self.client
+                .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id))"))
+                .bind(account)
+                .bind(&visitors)
+                .bind(&sessions)
+                .execute()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The newest stored version of each call among `keys` (`account|call_id`)
+    /// that started in [from_s, to_s]: a call message delivered again finds
+    /// what its first delivery stored.
+    pub async fn stored_call_versions(&self, keys: &[String], from_s: u32, to_s: u32) -> Result<Vec<StoredCall>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .client
+            .query(
+                "SELECT account_id, call_id, max(version) AS newest FROM calls \
+                 WHERE started_at >= toDateTime(?) AND started_at <= toDateTime(?) AND has(?, concat(account_id, '|', call_id)) \
+                 GROUP BY account_id, call_id",
+            )
+            .bind(from_s)
+            .bind(to_s)
+            .bind(keys)
+            .fetch_all::<StoredCall>()
+            .await?)
+    }
+}
+
+/// A call already stored, and its newest version.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
+pub struct StoredCall {
+    pub account_id: String,
+    pub call_id: String,
+    pub newest: u64,
+}
+
 /// Rows of accounts no longer in the accounts file are kept this long.
 pub const DEFAULT_RETENTION_DAYS: u32 = 395;
 
 /// Each table with the time column its retention and monthly partitions use.
 /// Every table holding per-account rows, with its time column. The dashboard's
 /// summary tables (hashed ids in aggregate states) age out with the raw rows.
+/// `erasures` is not here: an erasure outlives any retention (migration 0013).
 const RETENTION_TABLES: [(&str, &str); 6] = [
     ("events", "ts"),
     ("calls", "started_at"),
