@@ -107,6 +107,8 @@ async fn a_call_to_an_exclusively_held_pool_number_goes_to_that_session_with_its
     // An internal page renews the hold; the renewal only knows that page.
     collect(&stack, "visitor-excl-01", "session-excl-01", "ev-excl-2", "https://demo.example/contact", "https://demo.example/plumbing").await;
     stack.wait_count("SELECT count() FROM assignments FINAL WHERE session_id = 'session-excl-01'", 2, LIMIT).await.unwrap();
+    // enrich writes a batch's assignments before its events: wait for the event too.
+    stack.wait_count("SELECT count() FROM events WHERE event_id = 'ev-excl-2'", 1, LIMIT).await.unwrap();
     // The internal page (same-site referrer) is not a new source: no channel of its own.
     let internal: String = stack.ch.query("SELECT channel FROM events WHERE event_id = 'ev-excl-2'").fetch_one().await.unwrap();
     assert_eq!(internal, "");
