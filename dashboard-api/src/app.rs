@@ -254,7 +254,8 @@ async fn export(state: web::Data<State>, req: HttpRequest, path: web::Path<(Stri
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"ringpath-{account}-{visitor}.json\"")))
         .json(json!({"account": account, "visitor_id": visitor, "exported_at": ringpath_types::time::format_rfc3339_ms(now_ms()),
-                     "events": to_values(&export.events), "calls": to_values(&export.calls), "assignments": to_values(&export.assignments)})))
+                     "events": to_values(&export.events), "calls": to_values(&export.calls), "assignments": to_values(&export.assignments),
+                     "sessions": to_values(&export.sessions)})))
 }
 
 async fn erase(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {

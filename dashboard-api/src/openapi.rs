@@ -165,7 +165,7 @@ fn row_schema(columns: &[&str], hidden: &[&str]) -> Value {
 
 fn schemas() -> Value {
     use clickhouse::Row;
-    use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+    use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
     let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     let list = |name: &str| json!({"type": "array", "items": r(name)});
     json!({
@@ -173,6 +173,7 @@ fn schemas() -> Value {
         "Call": row_schema(CallRow::COLUMN_NAMES, &["version", "received_at"]),
         "Event": row_schema(EventRow::COLUMN_NAMES, &[]),
         "Assignment": row_schema(AssignmentRow::COLUMN_NAMES, &[]),
+        "Session": row_schema(SessionRow::COLUMN_NAMES, &[]),
         "CallsPage": {"type": "object", "properties": {"calls": list("Call"), "next_cursor": {"type": "string", "nullable": true}}},
         "AttributionRow": {"type": "object", "properties": {
             "key": {"type": "string", "description": "the dimension's value; \"(not set)\" when empty, \"(unattributed)\" for calls credited to nothing"},
@@ -182,7 +183,7 @@ fn schemas() -> Value {
         "Timeseries": {"type": "object", "properties": {"points": list("Point"), "metric": {"type": "string"}, "interval": {"type": "string"}, "timezone": {"type": "string"}, "total": {"type": "integer"}}},
         "Journey": {"type": "object", "properties": {"visitor_id": {"type": "string"}, "sessions": {"type": "array", "items": {"type": "object"}}, "pages": {"type": "array", "items": {"type": "object"}}, "calls": list("Call")}},
         "Export": {"type": "object", "properties": {"account": {"type": "string"}, "visitor_id": {"type": "string"}, "exported_at": {"type": "string", "format": "date-time"},
-                   "events": list("Event"), "calls": list("Call"), "assignments": list("Assignment")}},
+                   "events": list("Event"), "calls": list("Call"), "assignments": list("Assignment"), "sessions": list("Session")}},
         "ErasureAccepted": {"type": "object", "properties": {"status": {"type": "string", "enum": ["pending"]}, "status_url": {"type": "string"}}},
         "ErasureStatus": {"type": "object", "properties": {"status": {"type": "string", "enum": ["pending", "done"]}, "remaining_rows": {"type": "integer"}, "pending_mutations": {"type": "integer"}}},
         "AgencyAccounts": {"type": "object", "properties": {"agency": {"type": "string"}, "accounts": {"type": "array", "items": {"type": "object"}}}},

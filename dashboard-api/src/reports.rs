@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use clickhouse::{Client, Row};
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
 use ringpath_enrich::suppression::{self, NewErasure};
 use serde::{Deserialize, Serialize};
 
@@ -433,16 +433,25 @@ impl Reports {
             .bind(account)
             .bind(visitor)
             .fetch_all::<AssignmentRow>();
+        // One row per session: the one its ReplacingMergeTree keeps (the earliest landing).
+        let sessions = self
+            .reader
+            .query("SELECT ?fields FROM sessions WHERE account_id = ? AND visitor_id = ? ORDER BY started_ms, session_id LIMIT 1 BY session_id")
+            .bind(account)
+            .bind(visitor)
+            .fetch_all::<SessionRow>();
         let events = async { events.await.map_err(ReportError::from) };
         let assignments = async { assignments.await.map_err(ReportError::from) };
-        let (events, calls, assignments) = tokio::try_join!(events, self.visitor_calls(account, visitor), assignments)?;
-        Ok(Export { events, calls, assignments })
+        let sessions = async { sessions.await.map_err(ReportError::from) };
+        let (events, calls, assignments, sessions) = tokio::try_join!(events, self.visitor_calls(account, visitor), assignments, sessions)?;
+        Ok(Export { events, calls, assignments, sessions })
     }
 
     /// Starts erasure: records the visitor and their sessions in the
-    /// suppression list, deletes their events and assignments (matched by
-    /// visitor id or by any of their session ids) and strips every identifier,
-    /// IP, phone number, click id and URL from their calls, which stay counted.
+    /// suppression list, deletes their events, assignments and sessions rows
+    /// ([`ERASE_TABLES`]; matched by visitor id or by any of their session
+    /// ids) and strips every identifier, IP, phone number, click id and URL
+    /// from their calls, which stay counted.
     /// ClickHouse runs these as asynchronous mutations; `erasure_status` says
     /// when they are done.
     pub async fn erase(&self, account: &str, visitor: &str) -> Result<(), ReportError> {
@@ -560,8 +569,10 @@ impl Reports {
             .reader
             .query(
                 "SELECT (SELECT count() FROM events WHERE account_id = ? AND visitor_id = ?) + (SELECT count() FROM calls WHERE account_id = ? AND visitor_id = ?) \
-                 + (SELECT count() FROM assignments WHERE account_id = ? AND visitor_id = ?)",
+                 + (SELECT count() FROM assignments WHERE account_id = ? AND visitor_id = ?) + (SELECT count() FROM sessions WHERE account_id = ? AND visitor_id = ?)",
             )
+            .bind(account)
+            .bind(visitor)
             .bind(account)
             .bind(visitor)
             .bind(account)
@@ -596,14 +607,17 @@ pub const ATTRIBUTION_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_
 pub const ATTRIBUTION_REST: &str = "ARRAY JOIN [('channel', channel), ('source', source), ('medium', medium), ('campaign', campaign), ('landing_page', path), ('referrer_host', referrer_host)] AS dim \
     GROUP BY account_id, hour, is_bot, dimension, key";
 
-/// Tables whose rows about a visitor are deleted outright (calls are anonymised instead).
-pub const ERASE_TABLES: &[&str] = &["events", "assignments"];
+/// Tables whose rows about a visitor are deleted outright (calls are
+/// anonymised instead): enrich's list, which its own late clean-up uses too.
+pub use ringpath_enrich::store::ERASE_TABLES;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Export {
     pub events: Vec<EventRow>,
     pub calls: Vec<CallRow>,
     pub assignments: Vec<AssignmentRow>,
+    /// The visitor's sessions as attribution reads them (migration 0014).
+    pub sessions: Vec<SessionRow>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,15 @@
 //!       Posts page-view batches to a running collector at RATE events/s and
 //!       polls ClickHouse for one event in ten: time from the collector's 204
 //!       to the row being visible, p50/p90/p99/max.
+//!   enrich_bench attribution VISITORS CALLS
+//!       Stores VISITORS visitors' history straight into ClickHouse (1 to 4
+//!       sessions each over the last ~75 days, a landing page, engagement and
+//!       internal pages per session: about 13 events a visitor), plus a pool
+//!       number assignment for the last session of CALLS of them; pre-loads
+//!       CALLS calls to those numbers into the calls topic, then starts enrich
+//!       and times the drain: attributed calls/s. Checks every call's last
+//!       touch, first touch and linear sessions against the planned answer.
+//!       Batch size: RINGPATH_ENRICH_BATCH_ROWS (infra/bench/enrich.sh: 500).
 //!   enrich_bench cleanup
 //!       Deletes the topics and drops the database named by the environment.
 //!
@@ -32,7 +41,7 @@ use ringpath_enrich::settings::ClickHouseSettings;
 use ringpath_enrich::store::Store;
 use ringpath_enrich::{geo, Settings};
 use ringpath_types::accounts::AccountsFile;
-use ringpath_types::wire::{Consent, Event, EventMessage, Received};
+use ringpath_types::wire::{CallMessage, CallRecord, CallStatus, Consent, Event, EventMessage, Received};
 use serde_json::{json, Map};
 
 const ACCOUNT: &str = "acc_bench";
@@ -338,6 +347,236 @@ async fn latency(collector: &str, rate: u64, seconds: u64) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Pool numbers of the attribution bench's account.
+const POOL_SIZE: usize = 1000;
+
+fn pool_number(i: usize) -> String {
+    format!("+1555030{:04}", i % POOL_SIZE)
+}
+
+fn attribution_accounts() -> anyhow::Result<AccountsFile> {
+    let numbers: Vec<String> = (0..POOL_SIZE).map(|i| format!("\"{}\"", pool_number(i))).collect();
+    AccountsFile::parse(&format!(
+        "[[account]]\nid = \"{ACCOUNT}\"\ntoken_sha256 = \"{}\"\n[account.dni]\nsite_numbers = [\"+15550100000\"]\n\
+         [[account.dni.pool]]\nid = \"bench_pool\"\nnumbers = [{}]\n",
+        "0".repeat(64),
+        numbers.join(", ")
+    ))
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Landing (url, referrer) pairs: each gives its session a channel.
+const LANDINGS: &[(&str, &str)] = &[
+    ("https://bench.example/landing?utm_source=google&utm_medium=cpc&utm_campaign=Winter%20Sale&gclid=Cj0KCQiA", "https://www.google.com/"),
+    ("https://bench.example/", "https://www.google.co.uk/"),
+    ("https://bench.example/blog/boots", "https://l.facebook.com/l.php?u=x"),
+    ("https://bench.example/?utm_source=newsletter&utm_medium=email&utm_campaign=nov", ""),
+    ("https://bench.example/offer?msclkid=abc123&utm_source=bing&utm_medium=cpc", "https://www.bing.com/"),
+    ("https://bench.example/reviews", "https://www.yelp.com/biz/bench"),
+];
+const INNER_PAGES: &[&str] = &["/pricing", "/contact", "/about", "/services", "/faq"];
+
+/// One visitor of the attribution bench: session ids and starts, oldest first.
+struct PlannedVisitor {
+    id: String,
+    sessions: Vec<(String, i64)>,
+}
+
+/// Visitor `i` of `n`: 1-4 sessions, the last one in the 3 days before
+/// `now` (spread evenly over visitors, so holds of a reused number never
+/// overlap), the earlier ones 5-24 days apart (some beyond the 30-day lookback).
+fn plan_visitor(i: usize, n: usize, now: i64) -> PlannedVisitor {
+    let span = 3 * 86_400_000i64;
+    let last = now - span - 3_600_000 + (i as i64) * (span / n.max(1) as i64);
+    let count = 1 + i % 4;
+    let mut starts = vec![last];
+    for k in 1..count {
+        let gap_days = 5 + ((i * 7 + k * 13) % 20) as i64;
+        starts.push(starts[k - 1] - gap_days * 86_400_000 - ((i * 31) % 3_600_000) as i64);
+    }
+    starts.reverse();
+    let id = format!("bench-v-{i:07}");
+    PlannedVisitor { sessions: starts.iter().enumerate().map(|(k, t)| (format!("{id}-s{k}"), *t)).collect(), id }
+}
+
+/// The events of one planned session: landing page view + engagement (both
+/// carry the landing's channel), then 1-4 internal page views.
+fn session_events(v: &PlannedVisitor, k: usize, account: &ringpath_types::accounts::Account, geo: &dyn geo::GeoLookup, serial: usize) -> Vec<ringpath_enrich::rows::EventRow> {
+    let (session, start) = &v.sessions[k];
+    let (landing, referrer) = LANDINGS[(serial + k) % LANDINGS.len()];
+    let mut pages: Vec<(String, String, &str, i64)> = vec![(landing.to_owned(), referrer.to_owned(), "pageview", *start), (landing.to_owned(), referrer.to_owned(), "engagement", start + 4_000)];
+    let mut previous = landing.to_owned();
+    for p in 0..1 + (serial + k) % 4 {
+        let url = format!("https://bench.example{}", INNER_PAGES[(serial + p) % INNER_PAGES.len()]);
+        pages.push((url.clone(), previous.clone(), "pageview", start + 30_000 * (p as i64 + 1)));
+        previous = url;
+    }
+    pages
+        .into_iter()
+        .enumerate()
+        .map(|(j, (url, referrer, kind, ts))| {
+            let msg = EventMessage {
+                account: ACCOUNT.into(),
+                consent: Consent::Granted,
+                visitor_id: Some(v.id.clone()),
+                session_id: Some(session.clone()),
+                page_id: Some(format!("{session}-p{j}")),
+                sent_at: ts,
+                screen: Some("1920x1080".into()),
+                lang: Some("en-US".into()),
+                tz: Some("America/Chicago".into()),
+                event: Event {
+                    id: format!("{session}-e{j}"),
+                    kind: kind.into(),
+                    ts,
+                    url,
+                    referrer: Some(referrer).filter(|r| !r.is_empty()),
+                    title: Some("Bench".into()),
+                    number: None,
+                    props: Map::new(),
+                },
+                received: Received { received_at: ts + 20, ip: IPS[serial % IPS.len()].into(), user_agent: USER_AGENTS[serial % 4].into() },
+            };
+            ringpath_enrich::transform::event_row(&msg, account, geo)
+        })
+        .collect()
+}
+
+async fn attribution(visitors: usize, calls: usize) -> anyhow::Result<()> {
+    let env = env_map();
+    let settings = Settings::from_env(&env)?;
+    let geo: Arc<dyn geo::GeoLookup> = Arc::from(geo::from_settings(&settings.geo)?);
+    let created = ringpath_enrich::topics::ensure_topics(&settings.kafka_brokers, &settings.topics, partitions(&env)?, 1).await?;
+    if created.is_empty() {
+        bail!("topics {:?} already exist: use a fresh RINGPATH_TOPIC_* suffix", settings.topics);
+    }
+    Store::migrate(&settings.clickhouse).await?;
+    let accounts = attribution_accounts()?;
+    let account = accounts.account(ACCOUNT).context("bench account")?.clone();
+    let store = Store::new(&settings.clickhouse);
+    let now = now_ms();
+    let stride = (visitors / calls.max(1)).max(1);
+
+    // History: every visitor's events, in visitor order but sessions newest
+    // first (insertion order is not time order); assignments for the callers.
+    let loading = Instant::now();
+    let mut events = Vec::new();
+    let mut assignments = Vec::new();
+    let mut expected: HashMap<String, (String, String, Vec<String>)> = HashMap::new();
+    let mut call_messages = Vec::new();
+    let mut stored_events = 0usize;
+    for i in 0..visitors {
+        let v = plan_visitor(i, visitors, now);
+        for k in (0..v.sessions.len()).rev() {
+            events.extend(session_events(&v, k, &account, geo.as_ref(), i));
+        }
+        let j = i / stride;
+        if i % stride == 0 && j < calls {
+            let (session, start) = v.sessions.last().cloned().context("a visitor has a session")?;
+            let (landing, referrer) = LANDINGS[(i + v.sessions.len() - 1) % LANDINGS.len()];
+            let number = pool_number(j);
+            let hold = ringpath_types::wire::AssignmentMessage {
+                account: ACCOUNT.into(),
+                number: number.clone(),
+                kind: ringpath_types::wire::NumberKind::Session,
+                pool_id: Some("bench_pool".into()),
+                session_id: session.clone(),
+                visitor_id: Some(v.id.clone()),
+                assigned_at: start + 300,
+                expires_at: start + 300 + 30 * 60_000,
+                shared: false,
+                url: landing.into(),
+                referrer: Some(referrer.to_owned()).filter(|r| !r.is_empty()),
+                received: Received { received_at: start + 320, ip: IPS[i % IPS.len()].into(), user_agent: USER_AGENTS[0].into() },
+            };
+            assignments.push(ringpath_enrich::transform::assignment_row(&hold, &account, geo.as_ref()));
+            let at = start + 5 * 60_000;
+            let call_id = format!("bench-call-{j:07}");
+            let linear: Vec<String> = v.sessions.iter().filter(|(_, t)| *t >= at - 30 * 86_400_000).map(|(s, _)| s.clone()).collect();
+            expected.insert(call_id.clone(), (session, v.sessions[0].0.clone(), linear));
+            call_messages.push(CallMessage {
+                account: ACCOUNT.into(),
+                call: CallRecord {
+                    call_id,
+                    to: number,
+                    from: "+15125550000".into(),
+                    started_at: ringpath_types::time::format_rfc3339_ms(at),
+                    duration_s: 120,
+                    status: CallStatus::Completed,
+                    caller_name: None,
+                    caller_city: None,
+                },
+                received: Received { received_at: at + 122_000, ip: "54.172.60.1".into(), user_agent: "TwilioProxy/1.1".into() },
+            });
+        }
+        if events.len() >= 100_000 {
+            stored_events += events.len();
+            store.insert_events(&events).await?;
+            events.clear();
+        }
+    }
+    stored_events += events.len();
+    store.insert_events(&events).await?;
+    store.insert_assignments(&assignments).await?;
+    eprintln!("stored {stored_events} events of {visitors} visitors and {} assignments in {:.1} s", assignments.len(), loading.elapsed().as_secs_f64());
+
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &settings.kafka_brokers).set("acks", "all").set("enable.idempotence", "true").set("linger.ms", "20").create()?;
+    let mut pending = Vec::with_capacity(call_messages.len());
+    for msg in &call_messages {
+        let payload = serde_json::to_vec(msg)?;
+        let delivery = producer.send_result(FutureRecord::to(&settings.topics.calls).key(msg.call.to.as_str()).payload(&payload)).map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
+        pending.push(delivery);
+    }
+    for d in pending {
+        d.await?.map_err(|(e, _)| anyhow::anyhow!("delivery: {e}"))?;
+    }
+    let total = call_messages.len() as u64;
+
+    let cpu_start = cpu_seconds();
+    let started = Instant::now();
+    let running = ringpath_enrich::start(settings.clone(), accounts, geo)?;
+    let metrics = running.metrics.clone();
+    let rows = || metrics.rows.with_label_values(&["calls"]).get();
+    let mut first_batch: Option<(Instant, u64)> = None;
+    while rows() < total {
+        if first_batch.is_none() && rows() > 0 {
+            first_batch = Some((Instant::now(), rows()));
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("drain stuck at {} of {total} calls", rows());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = Instant::now();
+    let wall = (drained - started).as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
+    running.stop().await?;
+
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Answer {
+        call_id: String,
+        session_id: String,
+        first_touch_session: String,
+        linear_session: Vec<String>,
+    }
+    let answers: Vec<Answer> = settings.clickhouse.client().query("SELECT call_id, session_id, first_touch_session, linear_session FROM calls FINAL").fetch_all().await?;
+    let right = answers
+        .iter()
+        .filter(|a| expected.get(&a.call_id).is_some_and(|(last, first, linear)| &a.session_id == last && &a.first_touch_session == first && &a.linear_session == linear))
+        .count();
+    let (first_at, first_rows) = first_batch.unwrap_or((started, 0));
+    let steady_wall = (drained - first_at).as_secs_f64();
+    println!("enrich attribution: {total} calls over {visitors} visitors' history ({stored_events} events), batch {} rows, geo {:?}", settings.batch_rows, settings.geo);
+    println!("  wall clock, incl. consumer-group join: {wall:.2} s → {:.0} calls/s", total as f64 / wall);
+    println!("  steady state (first insert → drained): {} calls in {steady_wall:.2} s → {:.0} calls/s", total - first_rows, (total - first_rows) as f64 / steady_wall.max(1e-9));
+    println!("  enrich CPU: {cpu:.2} s → {:.0} calls/s per core", total as f64 / cpu.max(1e-9));
+    println!("  answers: {right} of {total} calls with the planned last touch, first touch and linear sessions");
+    if right as u64 != total {
+        bail!("{} calls attributed differently than planned", total - right as u64);
+    }
+    Ok(())
+}
+
 async fn cleanup() -> anyhow::Result<()> {
     let env = env_map();
     let topics = ringpath_types::wire::Topics::from_env(&env);
@@ -364,7 +603,8 @@ async fn main() -> anyhow::Result<()> {
     match arg(0) {
         Some("throughput") => throughput(arg(1).unwrap_or("200000").parse()?).await,
         Some("latency") => latency(arg(1).context("COLLECTOR_URL")?, arg(2).unwrap_or("5000").parse()?, arg(3).unwrap_or("30").parse()?).await,
+        Some("attribution") => attribution(arg(1).unwrap_or("50000").parse()?, arg(2).unwrap_or("5000").parse()?).await,
         Some("cleanup") => cleanup().await,
-        _ => bail!("usage: enrich_bench throughput EVENTS | latency COLLECTOR_URL RATE SECONDS | cleanup"),
+        _ => bail!("usage: enrich_bench throughput EVENTS | latency COLLECTOR_URL RATE SECONDS | attribution VISITORS CALLS | cleanup"),
     }
 }

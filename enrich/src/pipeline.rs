@@ -26,7 +26,7 @@ use crate::geo::GeoLookup;
 use crate::metrics::Metrics;
 use crate::rows::{AssignmentRow, CallRow, EventRow};
 use crate::settings::Settings;
-use crate::store::{SessionTouch, Store, StoreError};
+use crate::store::{HolderQuery, SessionQuery, SessionTouch, Store, StoreError, TouchQuery};
 use crate::suppression::Suppression;
 use crate::transform;
 
@@ -60,8 +60,16 @@ struct Batch {
     messages: usize,
 }
 
-/// Calls attributed at once (each waits on a handful of ClickHouse look-ups).
-const ATTRIBUTION_CONCURRENCY: usize = 16;
+/// A call to a pool number that had a holder at the call's start.
+struct Held<'h> {
+    /// Index of the call in the rows being attributed.
+    call: usize,
+    holder: &'h AssignmentRow,
+    shared: bool,
+    /// The holder session's first assignment (its landing).
+    origin: Option<&'h AssignmentRow>,
+    visitor: String,
+}
 
 /// Longest wait for one ClickHouse operation before it is retried.
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -314,61 +322,90 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Attributes a batch's calls, several at a time (each is a few small
-    /// look-ups), keeping their order.
+    /// Attributes a batch's calls, keeping their order.
     async fn attribute_all(&self, calls: &[CallMessage]) -> Result<Vec<CallRow>, StoreError> {
-        let mut rows = Vec::with_capacity(calls.len());
-        // Chunks rather than a buffered stream: the stream's closures trip the
-        // Send check of the spawned consumer task (rust-lang/rust#102211).
-        for chunk in calls.chunks(ATTRIBUTION_CONCURRENCY) {
-            rows.extend(futures_util::future::try_join_all(chunk.iter().map(|call| self.attribute(call))).await?);
-        }
-        Ok(rows)
+        let mut rows: Vec<(CallRow, i64)> = calls
+            .iter()
+            .map(|msg| {
+                let received = msg.received.received_at;
+                let started_ms = transform::plausible_ms(ringpath_types::time::parse_rfc3339_ms(&msg.call.started_at).unwrap_or(received), received, transform::MAX_CALL_AGE_MS);
+                (attribution::base_row(msg, started_ms, received.max(0) as u64), received)
+            })
+            .collect();
+        self.attribute_rows(&self.accounts(), &mut rows).await?;
+        Ok(rows.into_iter().map(|(row, _)| row).collect())
     }
 
-    /// Attributes one call (reads assignments and events already stored).
-    async fn attribute(&self, msg: &CallMessage) -> Result<CallRow, StoreError> {
-        let received = msg.received.received_at;
-        let started_ms = transform::plausible_ms(ringpath_types::time::parse_rfc3339_ms(&msg.call.started_at).unwrap_or(received), received, transform::MAX_CALL_AGE_MS);
-        let mut row = attribution::base_row(msg, started_ms, msg.received.received_at.max(0) as u64);
-        let accounts = self.accounts();
-        let Some(account) = accounts.account(&msg.account) else { return Ok(row) };
-        self.attribute_row(account, &mut row, msg.received.received_at).await?;
-        Ok(row)
-    }
-
-    async fn attribute_row(&self, account: &ringpath_types::accounts::Account, row: &mut CallRow, received_ms: i64) -> Result<(), StoreError> {
-        let target = attribution::target(account, &row.to_number);
-        match &target {
-            Target::Pool(_) => {
-                let at = row.started_ms;
-                let history = self.store.number_history(&account.id, &row.to_number, at).await?;
-                let Some((holder, shared)) = attribution::pick_holder(&history, at) else {
-                    let waited = now_ms() - received_ms;
-                    row.attribution = if waited < self.settings.attribution_wait.as_millis() as i64 { "pending" } else { "none" }.into();
-                    return Ok(());
-                };
-                let origin = history.iter().filter(|r| r.session_id == holder.session_id).min_by_key(|r| r.assigned_ms);
-                let visitor = if holder.visitor_id.is_empty() { origin.map(|o| o.visitor_id.clone()).unwrap_or_default() } else { holder.visitor_id.clone() };
-                let touches = if visitor.is_empty() {
-                    Vec::new()
-                } else {
-                    self.store.visitor_touches(&account.id, &visitor, at.saturating_sub(attribution::LINEAR_LOOKBACK_MS), at).await?
-                };
-                let first = touches.iter().min_by_key(|t| (t.started_ms, t.session_id.clone())).cloned();
-                let mut lookback: Vec<SessionTouch> = touches.into_iter().filter(|t| t.started_ms >= at.saturating_sub(attribution::LINEAR_LOOKBACK_MS)).collect();
-                lookback.sort_by(|x, y| (x.started_ms, &x.session_id).cmp(&(y.started_ms, &y.session_id)));
-                lookback.dedup_by(|x, y| x.session_id == y.session_id);
-                let session = match lookback.iter().find(|s| s.session_id == holder.session_id) {
-                    Some(s) => Some(s.clone()),
-                    None => self.store.visitor_sessions_by_session(&account.id, &holder.session_id, holder.assigned_ms).await?,
-                };
-                let evidence = attribution::SessionEvidence { holder, shared, origin, session: session.as_ref(), first: first.as_ref(), lookback: &lookback };
-                attribution::credit_session(row, &evidence);
+    /// Attributes calls in place (each with the time enrich first received
+    /// it, which decides whether a call without a holder is still `pending`),
+    /// from assignments and sessions already stored. The look-ups are made
+    /// for all calls at once, a few queries per batch rather than a few per
+    /// call: who held each number, the holders' visitors' sessions, and the
+    /// holder sessions not among them.
+    async fn attribute_rows(&self, accounts: &AccountsFile, calls: &mut [(CallRow, i64)]) -> Result<(), StoreError> {
+        let mut pool_calls = Vec::new();
+        for (i, (row, _)) in calls.iter_mut().enumerate() {
+            let Some(account) = accounts.account(&row.account_id) else { continue };
+            let target = attribution::target(account, &row.to_number);
+            match &target {
+                Target::Pool(_) => pool_calls.push(i),
+                Target::Source { .. } => attribution::credit_source(row, &target),
+                Target::Site => attribution::mark_site(row),
+                Target::Unknown => {}
             }
-            Target::Source { .. } => attribution::credit_source(row, &target),
-            Target::Site => attribution::mark_site(row),
-            Target::Unknown => {}
+        }
+        if pool_calls.is_empty() {
+            return Ok(());
+        }
+        // Who held each number; a call without a holder waits (`pending`) until the wait runs out (`none`).
+        let holder_queries: Vec<HolderQuery> =
+            pool_calls.iter().map(|i| HolderQuery { account: calls[*i].0.account_id.clone(), number: calls[*i].0.to_number.clone(), at_ms: calls[*i].0.started_ms }).collect();
+        let histories = self.store.number_histories(&holder_queries).await?;
+        let wait_ms = self.settings.attribution_wait.as_millis() as i64;
+        let mut held = Vec::new();
+        for (i, history) in pool_calls.iter().zip(&histories) {
+            let (row, received_ms) = &mut calls[*i];
+            let Some((holder, shared)) = attribution::pick_holder(history, row.started_ms) else {
+                row.attribution = if now_ms() - *received_ms < wait_ms { "pending" } else { "none" }.into();
+                continue;
+            };
+            let origin = history.iter().filter(|r| r.session_id == holder.session_id).min_by_key(|r| r.assigned_ms);
+            let visitor = if holder.visitor_id.is_empty() { origin.map(|o| o.visitor_id.clone()).unwrap_or_default() } else { holder.visitor_id.clone() };
+            held.push(Held { call: *i, holder, shared, origin, visitor });
+        }
+        // The holders' visitors' sessions (the `sessions` table, by visitor).
+        let touch_queries: Vec<TouchQuery> = held
+            .iter()
+            .map(|h| {
+                let at = calls[h.call].0.started_ms;
+                TouchQuery { account: h.holder.account_id.clone(), visitor: h.visitor.clone(), from_ms: at.saturating_sub(attribution::LINEAR_LOOKBACK_MS), to_ms: at }
+            })
+            .collect();
+        let touches = self.store.visitor_touches(&touch_queries).await?;
+        // First touch from the visitor's whole history, linear from the lookback.
+        let mut evidence: Vec<(Option<SessionTouch>, Vec<SessionTouch>)> = Vec::with_capacity(held.len());
+        for (touches, q) in touches.into_iter().zip(&touch_queries) {
+            let first = touches.iter().min_by_key(|t| (t.started_ms, t.session_id.clone())).cloned();
+            let mut lookback: Vec<SessionTouch> = touches.into_iter().filter(|t| t.started_ms >= q.from_ms).collect();
+            lookback.sort_by(|x, y| (x.started_ms, &x.session_id).cmp(&(y.started_ms, &y.session_id)));
+            lookback.dedup_by(|x, y| x.session_id == y.session_id);
+            evidence.push((first, lookback));
+        }
+        // Holder sessions that are not among their visitor's (no visitor id, or events without it).
+        let missing: Vec<usize> = (0..held.len()).filter(|k| !evidence[*k].1.iter().any(|s| s.session_id == held[*k].holder.session_id)).collect();
+        let session_queries: Vec<SessionQuery> =
+            missing.iter().map(|k| SessionQuery { account: held[*k].holder.account_id.clone(), visitor: held[*k].visitor.clone(), session: held[*k].holder.session_id.clone() }).collect();
+        let mut own: HashMap<usize, SessionTouch> = HashMap::new();
+        for (k, found) in missing.iter().zip(self.store.sessions_by_id(&session_queries).await?) {
+            if let Some(touch) = found {
+                own.insert(*k, touch);
+            }
+        }
+        // Last touch from the holder session's own landing, first touch and linear from the visitor's.
+        for (k, (h, (first, lookback))) in held.iter().zip(&evidence).enumerate() {
+            let session = lookback.iter().find(|s| s.session_id == h.holder.session_id).or_else(|| own.get(&k));
+            let ev = attribution::SessionEvidence { holder: h.holder, shared: h.shared, origin: h.origin, session, first: first.as_ref(), lookback };
+            attribution::credit_session(&mut calls[h.call].0, &ev);
         }
         Ok(())
     }
@@ -394,12 +431,25 @@ impl Pipeline {
         if rows.is_empty() {
             return Ok(());
         }
-        let accounts = self.accounts();
-        let mut corrected = Vec::new();
-        for chunk in rows.chunks(ATTRIBUTION_CONCURRENCY) {
-            let redone = futures_util::future::try_join_all(chunk.iter().cloned().map(|row| self.reattribute(&accounts, row))).await?;
-            corrected.extend(redone.into_iter().flatten());
-        }
+        let before: Vec<String> = rows.iter().map(|row| row.attribution.clone()).collect();
+        let mut redone: Vec<(CallRow, i64)> = rows
+            .into_iter()
+            .map(|row| {
+                let received_ms = i64::from(row.received_at) * 1000;
+                (row, received_ms)
+            })
+            .collect();
+        self.attribute_rows(&self.accounts(), &mut redone).await?;
+        // Only calls whose answer changed are written again, with a newer version.
+        let mut corrected: Vec<CallRow> = redone
+            .into_iter()
+            .zip(before)
+            .filter(|((row, _), was)| row.attribution != *was)
+            .map(|((mut row, _), _)| {
+                row.version = (now_ms().max(0) as u64).max(row.version + 1);
+                row
+            })
+            .collect();
         let filtered_at = self.anonymise_erased(&mut corrected);
         self.store.insert_calls(&corrected).await?;
         if !corrected.is_empty() {
@@ -503,19 +553,6 @@ impl Pipeline {
             self.metrics.erasure_cleanups.inc();
         }
         Ok(())
-    }
-
-    /// One stored call attributed again: `Some` with a newer version when the answer changed.
-    async fn reattribute(&self, accounts: &AccountsFile, mut row: CallRow) -> Result<Option<CallRow>, StoreError> {
-        let Some(account) = accounts.account(&row.account_id) else { return Ok(None) };
-        let before = row.attribution.clone();
-        let received_ms = i64::from(row.received_at) * 1000;
-        self.attribute_row(account, &mut row, received_ms).await?;
-        if row.attribution == before {
-            return Ok(None);
-        }
-        row.version = (now_ms().max(0) as u64).max(row.version + 1);
-        Ok(Some(row))
     }
 
     /// Retries calls stored as `pending`; a found holder or an expired wait

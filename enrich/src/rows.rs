@@ -132,3 +132,22 @@ pub struct AssignmentRow {
     pub click_id: String,
     pub version: u64,
 }
+
+/// A row of `sessions` (migration 0014): one landing of a session, as its
+/// materialized view copied it from `events`. The session's row is its
+/// earliest landing (the highest `rank`, which is `!started_ms`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize, Default)]
+pub struct SessionRow {
+    pub account_id: String,
+    pub visitor_id: String,
+    pub session_id: String,
+    pub started_at: u32,
+    pub started_ms: u64,
+    pub channel: String,
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub landing_page: String,
+    pub referrer_host: String,
+    pub rank: u64,
+}

@@ -2,6 +2,8 @@
 //! attribution needs, erasure-safe retention. Every user-supplied value is
 //! bound with `?`; only the database name (validated at start) is formatted in.
 
+use std::collections::HashMap;
+
 use clickhouse::{Client, Row};
 use serde::Deserialize;
 
@@ -26,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0012_attribution_daily_backfill", include_str!("../../infra/clickhouse/migrations/0012_attribution_daily_backfill.sql")),
     // The erasure suppression list: written by dashboard-api, read by enrich (suppression.rs).
     ("0013_erasures", include_str!("../../infra/clickhouse/migrations/0013_erasures.sql")),
+    // A visitor's sessions by visitor, for call attribution's look-ups (visitor_touches).
+    ("0014_sessions", include_str!("../../infra/clickhouse/migrations/0014_sessions.sql")),
+    ("0014_sessions_mv", include_str!("../../infra/clickhouse/migrations/0014_sessions_mv.sql")),
+    ("0014_sessions_mv_backfill", include_str!("../../infra/clickhouse/migrations/0014_sessions_mv_backfill.sql")),
 ];
 
 pub const TABLES: &[&str] = &["events", "calls", "assignments"];
@@ -39,7 +45,7 @@ pub struct Store {
     client: Client,
 }
 
-/// A session of a visitor as the events table saw it: where it came from.
+/// A session of a visitor as its events saw it: where it came from.
 #[derive(Debug, Clone, PartialEq, Row, Deserialize, Default)]
 pub struct SessionTouch {
     pub session_id: String,
@@ -53,29 +59,6 @@ pub struct SessionTouch {
 }
 
 const DAY_MS: u64 = 86_400_000;
-
-/// Epoch milliseconds as DateTime seconds for binding.
-fn secs(ms: u64) -> u32 {
-    (ms / 1000).min(u64::from(u32::MAX)) as u32
-}
-
-/// Sessions (as [`SessionTouch`]) from the events matching `filter`: each
-/// session's source is its first event that has a channel (same-site page
-/// views carry none). The inner query renames the columns because ClickHouse
-/// 18.16 lets a SELECT alias shadow a column in WHERE (`argMin(channel, …) AS
-/// channel` would put an aggregate into the filter).
-fn session_touches(filter: &str, limit: &str) -> String {
-    [
-        "SELECT session_id, min(t) AS started_ms, argMin(c, t) AS channel, argMin(s, t) AS source, argMin(m, t) AS medium, \
-         argMin(ca, t) AS campaign, argMin(p, t) AS landing_page, argMin(r, t) AS referrer_host FROM \
-         (SELECT session_id, ts_ms AS t, channel AS c, source AS s, medium AS m, campaign AS ca, path AS p, referrer_host AS r \
-          FROM events WHERE channel != '' AND ",
-        filter,
-        ") GROUP BY session_id ORDER BY started_ms ",
-        limit,
-    ]
-    .concat()
-}
 
 /// Drops SQL comment lines: the client treats `?` as a bind marker anywhere.
 fn strip_comments(sql: &str) -> String {
@@ -139,59 +122,6 @@ impl Store {
 
     pub async fn insert_assignments(&self, rows: &[AssignmentRow]) -> Result<(), StoreError> {
         self.insert_rows::<AssignmentRow>("assignments", rows).await
-    }
-
-    /// The number's assignment rows that cover `at_ms` or ended in the day
-    /// before it, oldest first: the holders at that time, and each holder
-    /// session's first assignment (its landing), in one read.
-    pub async fn number_history(&self, account: &str, number: &str, at_ms: u64) -> Result<Vec<AssignmentRow>, StoreError> {
-        Ok(self
-            .client
-            .query("SELECT ?fields FROM assignments FINAL WHERE account_id = ? AND number = ? AND assigned_ms <= ? AND expires_ms >= ? ORDER BY assigned_ms LIMIT 1000")
-            .bind(account)
-            .bind(number)
-            .bind(at_ms)
-            .bind(at_ms.saturating_sub(DAY_MS))
-            .fetch_all::<AssignmentRow>()
-            .await?)
-    }
-
-    /// The visitor's sessions that started in [from_ms, to_ms] and their
-    /// first known session before `to_ms` (first touch looks further back
-    /// than the linear lookback, as far as retention allows), in one read;
-    /// each with the source of its first event that has one.
-    pub async fn visitor_touches(&self, account: &str, visitor: &str, from_ms: u64, to_ms: u64) -> Result<Vec<SessionTouch>, StoreError> {
-        // `toDate(ts)` bounds let ClickHouse read only the days in range (it is in the sort key).
-        let first = session_touches("account_id = ? AND toDate(ts) <= toDate(toDateTime(?)) AND visitor_id = ? AND session_id != '' AND ts_ms <= ?", "LIMIT 1");
-        let lookback = session_touches(
-            "account_id = ? AND toDate(ts) >= toDate(toDateTime(?)) AND toDate(ts) <= toDate(toDateTime(?)) \
-             AND visitor_id = ? AND session_id != '' AND ts_ms >= ? AND ts_ms <= ?",
-            "LIMIT 1000",
-        );
-        let sql = ["SELECT * FROM (", first.as_str(), ") UNION ALL SELECT * FROM (", lookback.as_str(), ")"].concat();
-        Ok(self
-            .client
-            .query(&sql)
-            .bind(account)
-            .bind(secs(to_ms))
-            .bind(visitor)
-            .bind(to_ms)
-            .bind(account)
-            .bind(secs(from_ms))
-            .bind(secs(to_ms))
-            .bind(visitor)
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all::<SessionTouch>()
-            .await?)
-    }
-
-    /// One session's source from its own events (for sessions without a visitor id),
-    /// looking at the days around `around_ms` (a session lives for hours, not weeks).
-    pub async fn visitor_sessions_by_session(&self, account: &str, session: &str, around_ms: u64) -> Result<Option<SessionTouch>, StoreError> {
-        let sql = session_touches("account_id = ? AND toDate(ts) >= toDate(toDateTime(?)) AND toDate(ts) <= toDate(toDateTime(?)) AND session_id = ?", "");
-        let (from, to) = (secs(around_ms.saturating_sub(2 * DAY_MS)), secs(around_ms + 2 * DAY_MS));
-        Ok(self.client.query(&sql).bind(account).bind(from).bind(to).bind(session).fetch_optional::<SessionTouch>().await?)
     }
 
     /// Calls whose newest version is still waiting for its assignment.
@@ -301,6 +231,243 @@ impl Store {
     }
 }
 
+/// Calls looked up in one query at most: their keys are bound inline, and a
+/// query has a size limit (256 KiB by default).
+const LOOKUP_CHUNK: usize = 500;
+
+/// Calls that started within this span of each other share one read of
+/// their numbers' assignments (a live batch is one window; a replayed
+/// backlog is read window by window instead of as one long range).
+const HOLDER_WINDOW_MS: u64 = 3_600_000;
+
+/// Most sessions read per visitor besides the first one (a crawler with a
+/// persistent visitor id can have thousands).
+const SESSIONS_PER_VISITOR: usize = 1000;
+
+/// Who held a number when a call to it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HolderQuery {
+    pub account: String,
+    pub number: String,
+    pub at_ms: u64,
+}
+
+/// A visitor's sessions before a call: the first one known before `to_ms`
+/// (first touch) and every one that started in [from_ms, to_ms] (linear).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchQuery {
+    pub account: String,
+    pub visitor: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// A holder session's own source, looked up by id under its visitor id (or
+/// none: a session without consent's visitor id stores `visitor_id = ''`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionQuery {
+    pub account: String,
+    pub visitor: String,
+    pub session: String,
+}
+
+/// A row of the `sessions` table folded to its earliest landing.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+struct StoredSession {
+    account_id: String,
+    visitor_id: String,
+    session_id: String,
+    started_ms: u64,
+    channel: String,
+    source: String,
+    medium: String,
+    campaign: String,
+    landing_page: String,
+    referrer_host: String,
+}
+
+impl StoredSession {
+    fn touch(self) -> SessionTouch {
+        SessionTouch {
+            session_id: self.session_id,
+            started_ms: self.started_ms,
+            channel: self.channel,
+            source: self.source,
+            medium: self.medium,
+            campaign: self.campaign,
+            landing_page: self.landing_page,
+            referrer_host: self.referrer_host,
+        }
+    }
+}
+
+/// Sessions of the `sessions` table (migration 0014) matching `filter`, each
+/// folded to its earliest landing: rows the ReplacingMergeTree has not merged
+/// yet, and a session whose landings fall into two monthly partitions, give
+/// the same answer as merged ones, without FINAL. The inner query renames
+/// the columns because ClickHouse 18.16 lets a SELECT alias shadow a column
+/// (`argMin(channel, …) AS channel` would nest aggregates).
+fn folded_sessions(filter: &str, tail: &str) -> String {
+    [
+        "SELECT account_id, visitor_id, session_id, min(t) AS started_ms, argMin(c, t) AS channel, argMin(s, t) AS source, \
+         argMin(m, t) AS medium, argMin(ca, t) AS campaign, argMin(p, t) AS landing_page, argMin(r, t) AS referrer_host FROM \
+         (SELECT account_id, visitor_id, session_id, started_ms AS t, channel AS c, source AS s, medium AS m, campaign AS ca, \
+          landing_page AS p, referrer_host AS r FROM sessions WHERE ",
+        filter,
+        ") GROUP BY account_id, visitor_id, session_id ",
+        tail,
+    ]
+    .concat()
+}
+
+/// `n` comma-separated bind markers.
+fn markers(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Splits indices (sorted by `at`) into runs no longer than `window` from
+/// their first element and no larger than `chunk`.
+fn windows(sorted: &[usize], at: impl Fn(usize) -> u64, window: u64, chunk: usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in 1..=sorted.len() {
+        let run_full = end - start == chunk;
+        let next_too_late = end < sorted.len() && at(sorted[end]) > at(sorted[start]).saturating_add(window);
+        if end == sorted.len() || run_full || next_too_late {
+            out.push(&sorted[start..end]);
+            start = end;
+        }
+    }
+    out
+}
+
+/// The number history one call needs from a read that covered several: the
+/// rows of its account and number that cover `at_ms` or ended in the day
+/// before it, oldest first — the holders at that time, and each holder
+/// session's first assignment (its landing).
+fn history_at(rows: &[AssignmentRow], q: &HolderQuery) -> Vec<AssignmentRow> {
+    let mut out: Vec<AssignmentRow> = rows
+        .iter()
+        .filter(|r| r.account_id == q.account && r.number == q.number && r.assigned_ms <= q.at_ms && r.expires_ms >= q.at_ms.saturating_sub(DAY_MS))
+        .cloned()
+        .collect();
+    out.sort_by_key(|r| r.assigned_ms);
+    // Windows of one read overlap: a row seen twice is one assignment.
+    out.dedup_by(|x, y| x.assigned_ms == y.assigned_ms && x.session_id == y.session_id);
+    out
+}
+
+/// The sessions one call needs from its visitor's (`sessions` oldest
+/// first): the first one that started by `to_ms`, then every one that
+/// started in [from_ms, to_ms]. The first may appear twice.
+fn touches_at(sessions: &[SessionTouch], q: &TouchQuery) -> Vec<SessionTouch> {
+    let first = sessions.iter().find(|s| s.started_ms <= q.to_ms);
+    first.into_iter().chain(sessions.iter().filter(|s| s.started_ms >= q.from_ms && s.started_ms <= q.to_ms)).cloned().collect()
+}
+
+/// The look-ups of call attribution, each for many calls in few queries.
+impl Store {
+    /// For each call (same order): its number's assignment rows that cover
+    /// its start or ended in the day before it, oldest first. One read per
+    /// run of calls within [`HOLDER_WINDOW_MS`], for all their numbers.
+    pub async fn number_histories(&self, calls: &[HolderQuery]) -> Result<Vec<Vec<AssignmentRow>>, StoreError> {
+        let mut out = vec![Vec::new(); calls.len()];
+        let mut order: Vec<usize> = (0..calls.len()).collect();
+        order.sort_by_key(|i| calls[*i].at_ms);
+        for run in windows(&order, |i| calls[i].at_ms, HOLDER_WINDOW_MS, LOOKUP_CHUNK) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else { continue };
+            let (from, to) = (calls[*first].at_ms, calls[*last].at_ms);
+            let mut keys: Vec<(&str, &str)> = run.iter().map(|i| (calls[*i].account.as_str(), calls[*i].number.as_str())).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            // The sort key (account_id, number, assigned_ms) turns the tuple IN into one range per number.
+            let sql = format!("SELECT ?fields FROM assignments FINAL WHERE (account_id, number) IN ({}) AND assigned_ms <= ? AND expires_ms >= ?", markers(keys.len()));
+            let mut query = self.client.query(&sql);
+            for key in &keys {
+                query = query.bind(key);
+            }
+            let rows = query.bind(to).bind(from.saturating_sub(DAY_MS)).fetch_all::<AssignmentRow>().await?;
+            for i in run {
+                out[*i] = history_at(&rows, &calls[*i]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// For each call (same order): its visitor's first session that started
+    /// by `to_ms` and the sessions that started in [from_ms, to_ms] (the
+    /// first may be among both), each with the source of its landing. No
+    /// history for an empty visitor id. Reads the `sessions` table, where a
+    /// visitor's sessions are one short range of the sort key.
+    pub async fn visitor_touches(&self, calls: &[TouchQuery]) -> Result<Vec<Vec<SessionTouch>>, StoreError> {
+        let mut keys: Vec<(&str, &str)> = calls.iter().filter(|q| !q.visitor.is_empty()).map(|q| (q.account.as_str(), q.visitor.as_str())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut by_visitor: HashMap<(String, String), Vec<SessionTouch>> = HashMap::new();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let wanted = |q: &&TouchQuery| chunk.binary_search(&(q.account.as_str(), q.visitor.as_str())).is_ok();
+            let to = calls.iter().filter(wanted).map(|q| q.to_ms).max().unwrap_or(0);
+            let from = calls.iter().filter(wanted).map(|q| q.from_ms).min().unwrap_or(0);
+            let filter = format!("(account_id, visitor_id) IN ({}) AND started_ms <= ?", markers(chunk.len()));
+            let first = folded_sessions(&filter, "ORDER BY started_ms LIMIT 1 BY account_id, visitor_id");
+            let recent = folded_sessions(&filter, &format!("HAVING started_ms >= ? ORDER BY started_ms DESC LIMIT {SESSIONS_PER_VISITOR} BY account_id, visitor_id"));
+            let sql = ["SELECT * FROM (", first.as_str(), ") UNION ALL SELECT * FROM (", recent.as_str(), ")"].concat();
+            let mut query = self.client.query(&sql);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            query = query.bind(to);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            let rows = query.bind(to).bind(from).fetch_all::<StoredSession>().await?;
+            for row in rows {
+                by_visitor.entry((row.account_id.clone(), row.visitor_id.clone())).or_default().push(row.touch());
+            }
+        }
+        for sessions in by_visitor.values_mut() {
+            sessions.sort_by(|x, y| (x.started_ms, &x.session_id).cmp(&(y.started_ms, &y.session_id)));
+            sessions.dedup_by(|x, y| x.session_id == y.session_id);
+        }
+        Ok(calls
+            .iter()
+            .map(|q| by_visitor.get(&(q.account.clone(), q.visitor.clone())).map(|s| touches_at(s, q)).unwrap_or_default())
+            .collect())
+    }
+
+    /// For each query (same order): the session's source from its landing,
+    /// found under the query's visitor id or under none (its events carried
+    /// no visitor id); `None` when no event of the session had a source.
+    pub async fn sessions_by_id(&self, sessions: &[SessionQuery]) -> Result<Vec<Option<SessionTouch>>, StoreError> {
+        let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+        for q in sessions {
+            keys.push((q.account.as_str(), "", q.session.as_str()));
+            if !q.visitor.is_empty() {
+                keys.push((q.account.as_str(), q.visitor.as_str(), q.session.as_str()));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut found: HashMap<(String, String), SessionTouch> = HashMap::new();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let sql = folded_sessions(&format!("(account_id, visitor_id, session_id) IN ({})", markers(chunk.len())), "");
+            let mut query = self.client.query(&sql);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all::<StoredSession>().await? {
+                let key = (row.account_id.clone(), row.session_id.clone());
+                let touch = row.touch();
+                // Landings stored with and without the visitor id: the earliest is the session's source.
+                if found.get(&key).is_none_or(|seen| touch.started_ms < seen.started_ms) {
+                    found.insert(key, touch);
+                }
+            }
+        }
+        Ok(sessions.iter().map(|q| found.get(&(q.account.clone(), q.session.clone())).cloned()).collect())
+    }
+}
+
 /// Erasure: the suppression list (migration 0013; its tombstones are kept
 /// forever, `erasures` is deliberately not a retention table), the clean-up
 /// of rows stored too late for it, and the look-up that keeps a redelivered
@@ -313,7 +480,7 @@ impl Store {
 
     /// Removes rows of `account` stored while an erasure of these ids was
     /// being written (too late for the filter, too late for the erasure's own
-    /// mutations): deletes their events and assignments, anonymises their
+    /// mutations): deletes their rows in [`ERASE_TABLES`], anonymises their
     /// calls — the same statements dashboard-api's erasure issues.
     pub async fn erase_late_rows(&self, account: &str, late: &LateIds) -> Result<(), StoreError> {
         // Never empty (an empty array literal has no element type on old
@@ -332,7 +499,7 @@ impl Store {
             .bind(&sessions)
             .execute()
             .await?;
-        for table in ["events", "assignments"] {
+        for table in ERASE_TABLES {
             self.client
                 .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id))"))
                 .bind(account)
@@ -374,6 +541,13 @@ pub struct StoredCall {
     pub newest: u64,
 }
 
+/// Tables whose rows naming an erased visitor or one of their sessions are
+/// deleted outright (calls stay counted and are anonymised instead): the
+/// erasure's mutations (dashboard-api) and enrich's late clean-up both use
+/// this list. `sessions` is filled from events by a materialized view, so it
+/// must be erased with them.
+pub const ERASE_TABLES: &[&str] = &["events", "assignments", "sessions"];
+
 /// Rows of accounts no longer in the accounts file are kept this long.
 pub const DEFAULT_RETENTION_DAYS: u32 = 395;
 
@@ -381,10 +555,12 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 395;
 /// Every table holding per-account rows, with its time column. The dashboard's
 /// summary tables (hashed ids in aggregate states) age out with the raw rows.
 /// `erasures` is not here: an erasure outlives any retention (migration 0013).
-const RETENTION_TABLES: [(&str, &str); 6] = [
+/// `sessions` (visitor and session ids) goes by its sessions' start.
+const RETENTION_TABLES: [(&str, &str); 7] = [
     ("events", "ts"),
     ("calls", "started_at"),
     ("assignments", "assigned_at"),
+    ("sessions", "started_at"),
     ("event_stats", "hour"),
     ("attribution_stats", "hour"),
     ("attribution_daily", "hour"),
@@ -430,5 +606,50 @@ mod tests {
     #[test]
     fn comment_lines_are_dropped_before_binding() {
         assert_eq!(strip_comments("-- why?\nSELECT 1\n  -- more?"), "SELECT 1");
+    }
+
+    #[test]
+    fn calls_are_read_in_runs_bounded_by_time_and_size() {
+        let at = [0u64, 10, 3_600_000, 3_600_001, 9_000_000, 9_000_001, 9_000_002];
+        let order: Vec<usize> = (0..at.len()).collect();
+        let runs = windows(&order, |i| at[i], HOLDER_WINDOW_MS, 2);
+        assert_eq!(runs, [&[0, 1][..], &[2, 3], &[4, 5], &[6]]);
+        let runs = windows(&order, |i| at[i], HOLDER_WINDOW_MS, 500);
+        assert_eq!(runs, [&[0, 1, 2][..], &[3], &[4, 5, 6]]);
+        assert!(windows(&[], |i| at[i], HOLDER_WINDOW_MS, 500).is_empty());
+    }
+
+    fn hold(number: &str, session: &str, from: u64, to: u64) -> AssignmentRow {
+        AssignmentRow { account_id: "acc_x".into(), number: number.into(), session_id: session.into(), assigned_ms: from, expires_ms: to, ..AssignmentRow::default() }
+    }
+
+    #[test]
+    fn a_shared_read_gives_each_call_only_its_numbers_rows_around_its_time() {
+        let day = DAY_MS;
+        let rows = [
+            hold("+1", "s-new", 10 * day, 10 * day + 100),
+            hold("+1", "s-landing", 5 * day, 5 * day + 100),
+            hold("+1", "s-renewal", 5 * day + 50, 5 * day + 150),
+            hold("+1", "s-landing", 5 * day, 5 * day + 100),
+            hold("+2", "s-other", 5 * day, 5 * day + 100),
+        ];
+        let call = HolderQuery { account: "acc_x".into(), number: "+1".into(), at_ms: 5 * day + 120 };
+        let sessions: Vec<String> = history_at(&rows, &call).into_iter().map(|r| r.session_id).collect();
+        assert_eq!(sessions, ["s-landing", "s-renewal"], "oldest first, once each, nothing from later or from other numbers");
+        let late = HolderQuery { at_ms: 6 * day + 200, ..call.clone() };
+        assert!(history_at(&rows, &late).is_empty(), "holds that ended more than a day before are not read");
+        let other_account = HolderQuery { account: "acc_y".into(), ..call };
+        assert!(history_at(&rows, &other_account).is_empty());
+    }
+
+    #[test]
+    fn a_call_gets_the_visitors_first_session_and_those_in_its_lookback() {
+        let touch = |id: &str, at: u64| SessionTouch { session_id: id.into(), started_ms: at, ..SessionTouch::default() };
+        let sessions = [touch("s1", 100), touch("s2", 500), touch("s3", 900), touch("s4", 2_000)];
+        let ids = |q: &TouchQuery| touches_at(&sessions, q).iter().map(|s| s.session_id.clone()).collect::<Vec<_>>();
+        let q = TouchQuery { account: "acc_x".into(), visitor: "v".into(), from_ms: 400, to_ms: 1_000 };
+        assert_eq!(ids(&q), ["s1", "s2", "s3"], "s4 started after the call");
+        assert_eq!(ids(&TouchQuery { from_ms: 0, ..q.clone() }), ["s1", "s1", "s2", "s3"], "the first may come twice");
+        assert!(ids(&TouchQuery { to_ms: 50, ..q }).is_empty(), "no session before the call");
     }
 }

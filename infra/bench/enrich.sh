@@ -10,12 +10,17 @@
 #      binaries; page-view batches of 10 are posted at RATE events/s for
 #      SECONDS; one event in ten is a probe whose time from the collector's 204
 #      to its row being visible in ClickHouse is measured (20 ms polling).
+#   3. Attribution: VISITORS visitors' history (events, assignments) is
+#      stored, CALLS calls to their pool numbers are pre-loaded into a fresh
+#      calls topic, and enrich (in the benchmark process, batches of
+#      CALL_BATCH messages) attributes them: calls/s, every answer checked.
 # Geo uses DB-IP City Lite from the install cache when present (else off).
 # Topics and databases get a random suffix and are deleted at the end.
 #
 #   infra/bench/enrich.sh
 #   EVENTS=1000000 RATE=5000 SECONDS_RUN=60 infra/bench/enrich.sh
-#   ONLY=throughput infra/bench/enrich.sh     # or ONLY=latency
+#   ONLY=throughput infra/bench/enrich.sh     # or ONLY=latency, ONLY=attribution
+#   ONLY=attribution VISITORS=50000 CALLS=5000 CALL_BATCH=500 infra/bench/enrich.sh
 #
 # Needs: the shared Kafka and ClickHouse (infra/services.sh start), cargo.
 set -euo pipefail
@@ -26,6 +31,9 @@ EVENTS=${EVENTS:-500000}
 RATE=${RATE:-5000}
 SECONDS_RUN=${SECONDS_RUN:-30}
 ONLY=${ONLY:-all}
+VISITORS=${VISITORS:-50000}
+CALLS=${CALLS:-5000}
+CALL_BATCH=${CALL_BATCH:-500}
 PARTITIONS=${PARTITIONS:-4}
 INGEST_PORT=${INGEST_PORT:-18391}
 BROKERS=${RINGPATH_KAFKA_BROKERS:-127.0.0.1:19092}
@@ -82,6 +90,14 @@ if [ "$ONLY" = all ] || [ "$ONLY" = throughput ]; then
   log "throughput: $EVENTS events, $PARTITIONS partitions"
   bench_env "$SUFFIX"
   env "${ENV_ARGS[@]}" "$BENCH" throughput "$EVENTS"
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = attribution ]; then
+  SUFFIX=at$(date +%s)$$
+  CLEANUPS+=("$SUFFIX")
+  log "attribution: $CALLS calls over $VISITORS visitors' history, batches of $CALL_BATCH"
+  bench_env "$SUFFIX"
+  env "${ENV_ARGS[@]}" RINGPATH_ENRICH_BATCH_ROWS="$CALL_BATCH" "$BENCH" attribution "$VISITORS" "$CALLS"
 fi
 
 if [ "$ONLY" = all ] || [ "$ONLY" = latency ]; then

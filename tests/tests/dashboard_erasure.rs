@@ -77,6 +77,7 @@ async fn scan(stack: &Stack, needles: &[&str]) -> Vec<String> {
         }
     }
     assert!(columns.iter().any(|c| c.table == "event_stats"), "the scan covers the materialized view's target");
+    assert!(columns.iter().any(|c| c.table == "sessions" && c.name == "visitor_id"), "the scan covers attribution's per-session summary");
     hits
 }
 
@@ -117,6 +118,9 @@ async fn export_returns_every_stored_row_about_the_visitor() {
     assert_eq!(ids("calls", "call_id"), ["C1"]);
     assert_eq!(body["calls"][0]["duration_s"], 95);
     assert_eq!(ids("assignments", "session_id"), ["S1", "S3"]);
+    // Attribution's per-session summary: each session once (S1's landing was stored twice), from its landing.
+    assert_eq!(ids("sessions", "session_id"), ["S1", "S2", "S3"]);
+    assert_eq!((body["sessions"][0]["channel"].as_str(), body["sessions"][1]["channel"].as_str()), (Some("paid_search"), Some("organic_social")));
     // Every column is there, including the stored IP and the full URLs.
     assert_eq!(body["events"][0]["ip"], V1_IP);
     assert!(body["events"][0]["url"].as_str().unwrap().contains(V1_URL_MARK));
@@ -125,14 +129,18 @@ async fn export_returns_every_stored_row_about_the_visitor() {
     // And nothing else: the number of distinct stored rows that name V1.
     let stored = stack
         .ch
-        .query("SELECT (SELECT uniqExact(event_id) FROM events WHERE visitor_id = ?) + (SELECT uniqExact(call_id) FROM calls WHERE visitor_id = ?) + (SELECT count() FROM assignments WHERE visitor_id = ?)")
+        .query(
+            "SELECT (SELECT uniqExact(event_id) FROM events WHERE visitor_id = ?) + (SELECT uniqExact(call_id) FROM calls WHERE visitor_id = ?) + (SELECT count() FROM assignments WHERE visitor_id = ?) \
+             + (SELECT uniqExact(session_id) FROM sessions WHERE visitor_id = ?)",
+        )
+        .bind(V1)
         .bind(V1)
         .bind(V1)
         .bind(V1)
         .fetch_one::<u64>()
         .await
         .unwrap();
-    assert_eq!(stored as usize, count(&body, "events") + count(&body, "calls") + count(&body, "assignments"));
+    assert_eq!(stored as usize, count(&body, "events") + count(&body, "calls") + count(&body, "assignments") + count(&body, "sessions"));
     let resp = stack.dashboard_get(&format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V1}/export"), AGENCY, AGENCY_TOKEN).send().await.unwrap();
     assert_eq!(resp.headers()["content-disposition"], format!("attachment; filename=\"ringpath-{DEMO_ACCOUNT}-{V1}.json\""));
     stack.stop().await.unwrap();
@@ -145,6 +153,9 @@ async fn after_erasure_no_table_holds_anything_of_the_visitor_and_others_are_unt
     let needles: Vec<&str> = [V1, V1_IP, V1_URL_MARK, "gclid-S1", "gclid-S3", "+15125559911"].into_iter().chain(V1_SESSIONS).collect();
     let before = scan(&stack, &needles).await;
     assert!(before.len() >= 10, "the scan finds V1 before: {before:#?}");
+    assert!(before.iter().any(|hit| hit.starts_with("sessions.visitor_id holds")), "V1 is in the sessions table before: {before:#?}");
+    let summarised = || async { stack.ch.query("SELECT session_id FROM sessions GROUP BY session_id ORDER BY session_id").fetch_all::<String>().await.unwrap() };
+    assert_eq!(summarised().await, ["S1", "S2", "S3", "S4", "S5", "S8", "SO1"]);
     let export_v2 = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V2}/export")).await;
     let other = get(&stack, &format!("/v1/accounts/{OTHER_ACCOUNT}/visitors/{OTHER_VISITOR}/export"), OTHER_ACCOUNT, OTHER_TOKEN).await.1;
     let range = format!("?from={FROM}&to={TO}");
@@ -160,13 +171,14 @@ async fn after_erasure_no_table_holds_anything_of_the_visitor_and_others_are_unt
     // Their 6 event rows (one a redelivered copy) and 2 assignments are gone; nothing else.
     assert_eq!(stack.ch.query("SELECT count() FROM events").fetch_one::<u64>().await.unwrap(), events_before - 6);
     assert_eq!(stack.ch.query("SELECT count() FROM assignments").fetch_one::<u64>().await.unwrap(), 1);
+    assert_eq!(summarised().await, ["S4", "S5", "S8", "SO1"], "V1's sessions are gone from the summary, the others' stay");
     assert_eq!(demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V2}/export")).await["events"], export_v2["events"]);
     assert_eq!(demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V2}/export")).await["calls"], export_v2["calls"]);
     assert_eq!(get(&stack, &format!("/v1/accounts/{OTHER_ACCOUNT}/visitors/{OTHER_VISITOR}/export"), OTHER_ACCOUNT, OTHER_TOKEN).await.1["events"], other["events"]);
     // The visitor is gone from the API.
     assert_eq!(get(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V1}"), DEMO_ACCOUNT, DEMO_TOKEN).await.0, 404);
     let export = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V1}/export")).await;
-    assert_eq!((count(&export, "events"), count(&export, "calls"), count(&export, "assignments")), (0, 0, 0));
+    assert_eq!((count(&export, "events"), count(&export, "calls"), count(&export, "assignments"), count(&export, "sessions")), (0, 0, 0, 0));
 
     // C1 stays counted, credited as before, with no identifier left on it.
     let calls = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/calls{range}")).await;

@@ -2,8 +2,10 @@
 //! topics and ClickHouse (answers read from `calls FINAL`, as the dashboard
 //! reads them): an exclusively held pool number, an expired hold, a shared
 //! number of an exhausted pool, source-level and site numbers, a call that
-//! arrives before its assignment, and a visitor with several sessions (first
-//! touch vs last touch vs linear, also as the dashboard reports them).
+//! arrives before its assignment, a visitor with several sessions (first
+//! touch vs last touch vs linear, also as the dashboard reports them), and a
+//! visitor whose sessions were stored out of time order (the per-session
+//! summary attribution reads, migration 0014, must still find the first).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -317,5 +319,49 @@ async fn a_visitors_sessions_give_first_touch_last_touch_and_linear_credit() {
     assert_eq!(by_model["last_touch"], [s("paid_search", 2.0)]);
     assert_eq!(by_model["first_touch"], [s("email", 1.0), s("organic_social", 1.0)]);
     assert_eq!(by_model["linear"], [s("organic_social", 0.5), s("paid_search", 1.5)]);
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_touch_is_the_visitors_earliest_session_whatever_order_its_events_were_stored_in() {
+    let stack = Stack::start(StackOptions::default()).await.unwrap();
+    let writer = TopicWriter::new(&stack.brokers).unwrap();
+    let now = now_ms();
+    let paid = "https://demo.example/?utm_source=google&utm_medium=cpc&gclid=G-three";
+    // Stored newest first, one insert each: the visitor's first session comes
+    // last, and the middle session's two landings come in time order (a
+    // summary that kept the last stored row would credit the later one).
+    let stored_in_this_order = [
+        ("ev-three-new", "session-three-new", paid, "https://www.google.com/", now - 10 * MINUTE),
+        ("ev-three-mid-1", "session-three-mid", "https://demo.example/blog", "https://www.facebook.com/", now - 10 * DAY),
+        ("ev-three-mid-2", "session-three-mid", "https://demo.example/pricing", "https://www.google.com/", now - 10 * DAY + MINUTE),
+        ("ev-three-old", "session-three-old", "https://demo.example/?utm_source=newsletter&utm_medium=email", "", now - 40 * DAY),
+    ];
+    for (n, (id, session, url, referrer, ts)) in stored_in_this_order.into_iter().enumerate() {
+        let visit = Visit { account: DEMO_ACCOUNT, consent: Consent::Granted, visitor: Some("visitor-three"), session: Some(session), ip: "8.8.8.8", url, referrer, ts };
+        writer.send(&stack.topics.events, "visitor-three", &event_message(id, &visit)).await.unwrap();
+        stack.wait_count("SELECT count() FROM events", n as u64 + 1, LIMIT).await.unwrap();
+    }
+    let hold = assignment_message(DEMO_ACCOUNT, POOL_NUMBERS[0], "paid_search", "session-three-new", Some("visitor-three"), now - 10 * MINUTE, now + 20 * MINUTE, paid, "https://www.google.com/", "8.8.8.8");
+    writer.send(&stack.topics.assignments, POOL_NUMBERS[0], &hold).await.unwrap();
+    stack.wait_count("SELECT count() FROM assignments", 1, LIMIT).await.unwrap();
+
+    let expect = |row: &Attributed| {
+        assert_eq!((row.session_id.as_str(), row.channel.as_str()), ("session-three-new", "paid_search"), "last touch");
+        assert_eq!((row.first_touch_session.as_str(), row.first_touch_channel.as_str()), ("session-three-old", "email"), "first touch: stored last, started first");
+        assert_eq!(row.linear_session, ["session-three-mid", "session-three-new"], "linear: the 30-day lookback");
+        assert_eq!(row.linear_channel, ["organic_social", "paid_search"], "the middle session's first landing, not its later one");
+    };
+    // Read before the summary's parts are merged (several rows per session) …
+    writer.send(&stack.topics.calls, POOL_NUMBERS[0], &call_message(DEMO_ACCOUNT, "CA-three-1", POOL_NUMBERS[0], now - 2 * MINUTE, now)).await.unwrap();
+    wait_attribution(&stack, "CA-three-1", "session").await;
+    expect(&call_row(&stack, "CA-three-1").await);
+    // … and after: the merge keeps each session's earliest landing.
+    stack.ch.query("OPTIMIZE TABLE sessions FINAL").execute().await.unwrap();
+    let kept: Vec<String> = stack.ch.query("SELECT channel FROM sessions WHERE session_id = 'session-three-mid'").fetch_all().await.unwrap();
+    assert_eq!(kept, ["organic_social"]);
+    writer.send(&stack.topics.calls, POOL_NUMBERS[0], &call_message(DEMO_ACCOUNT, "CA-three-2", POOL_NUMBERS[0], now - MINUTE, now)).await.unwrap();
+    wait_attribution(&stack, "CA-three-2", "session").await;
+    expect(&call_row(&stack, "CA-three-2").await);
     stack.stop().await.unwrap();
 }

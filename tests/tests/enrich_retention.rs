@@ -1,9 +1,9 @@
 //! Retention (SPEC §1 `retention_days`) enforced by enrich's periodic job on
 //! the real ClickHouse: rows of an account older than its retention disappear
-//! from every table, younger rows and other accounts' rows stay; rows of an
-//! account no longer configured are kept for the default retention and then
-//! go with their monthly partition. Mutations are asynchronous on 18.16, so
-//! the test polls the counts.
+//! from every table (attribution's per-session summary too), younger rows and
+//! other accounts' rows stay; rows of an account no longer configured are
+//! kept for the default retention and then go with their monthly partition.
+//! Mutations are asynchronous on 18.16, so the test polls the counts.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -46,7 +46,7 @@ site_numbers = ["+15550100002"]
 async fn split(stack: &Stack, table: &str, account: &str, days: i64) -> (u64, u64) {
     let column = match table {
         "events" => "ts",
-        "calls" => "started_at",
+        "calls" | "sessions" => "started_at",
         _ => "assigned_at",
     };
     #[derive(clickhouse::Row, serde::Deserialize)]
@@ -69,7 +69,7 @@ async fn split(stack: &Stack, table: &str, account: &str, days: i64) -> (u64, u6
 /// (table, account, rows older than 45 days, rows younger) for every table and account.
 async fn census(stack: &Stack) -> Vec<(String, String, u64, u64)> {
     let mut out = Vec::new();
-    for table in ["events", "calls", "assignments"] {
+    for table in ["events", "calls", "assignments", "sessions"] {
         for account in ["acc_short", "acc_long", "acc_gone"] {
             let (old, young) = split(stack, table, account, 45).await;
             out.push((table.to_owned(), account.to_owned(), old, young));
@@ -126,6 +126,11 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
             row("assignments", "acc_short", 1, 1),
             row("assignments", "acc_long", 1, 0),
             row("assignments", "acc_gone", 0, 0),
+            // Attribution's per-session summary (visitor and session ids): one
+            // row per landing until merged, and 50 days apart is never one month.
+            row("sessions", "acc_short", 2, 2),
+            row("sessions", "acc_long", 4, 0),
+            row("sessions", "acc_gone", 0, 0),
         ]
     );
 
@@ -142,6 +147,9 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
         row("assignments", "acc_short", 0, 1),
         row("assignments", "acc_long", 1, 0),
         row("assignments", "acc_gone", 0, 0),
+        row("sessions", "acc_short", 0, 2),
+        row("sessions", "acc_long", 2, 0),
+        row("sessions", "acc_gone", 0, 0),
     ];
     let started = std::time::Instant::now();
     loop {
