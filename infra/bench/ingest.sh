@@ -124,7 +124,8 @@ env RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGE
   RINGPATH_TOPIC_EVENTS="ringpath.events.$SUFFIX" RINGPATH_TOPIC_CALLS="ringpath.calls.$SUFFIX" \
   RINGPATH_TOPIC_ASSIGNMENTS="ringpath.assignments.$SUFFIX" RINGPATH_TOPIC_DLQ="ringpath.dlq.$SUFFIX" \
   RINGPATH_RATE_PER_CLIENT=1000000000 RINGPATH_RATE_BURST=1000000000 RINGPATH_RESTORE_HOLDS=false \
-  RINGPATH_KAFKA_LINGER_MS="${RINGPATH_KAFKA_LINGER_MS:-5}" RINGPATH_KAFKA_COMPRESSION="${RINGPATH_KAFKA_COMPRESSION:-lz4}" RINGPATH_ASSETS_DIR="$ROOT/tracker-wasm/pkg" RINGPATH_LOG=warn "$BIN" >"$DIR/ingest.log" 2>&1 &
+  RINGPATH_KAFKA_LINGER_MS="${RINGPATH_KAFKA_LINGER_MS:-5}" RINGPATH_KAFKA_COMPRESSION="${RINGPATH_KAFKA_COMPRESSION:-lz4}" \
+  ${RINGPATH_KAFKA_BATCH_MESSAGES:+RINGPATH_KAFKA_BATCH_MESSAGES=$RINGPATH_KAFKA_BATCH_MESSAGES} RINGPATH_ASSETS_DIR="$ROOT/tracker-wasm/pkg" RINGPATH_LOG=warn "$BIN" >"$DIR/ingest.log" 2>&1 &
 PIDS+=($!); INGEST_PID=$!
 # Wait for a real 204 (the producer has found the broker and the topic).
 wait_for ingest 60 "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' --data-binary @$DIR/body.json http://127.0.0.1:$INGEST_PORT/v1/collect)\" = 204 ]"
@@ -139,7 +140,7 @@ ACCEPTED=$(awk '/^ringpath_ingest_events_accepted_total\{kind="event"\}/ {print 
 NON204=$(awk '/^ringpath_ingest_requests_total/ && !/status="204"/ {s += $2} END {print s + 0}' <<<"$METRICS")
 
 echo
-echo "ringpath ingest benchmark — $(nproc) cores, wrk -t$THREADS -d$DURATION, 10-event batches ($(wc -c <"$DIR/body.json") bytes), linger ${RINGPATH_KAFKA_LINGER_MS:-5} ms, ${RINGPATH_KAFKA_COMPRESSION:-lz4}"
+echo "ringpath ingest benchmark — $(nproc) cores, wrk -t$THREADS -d$DURATION, 10-event batches ($(wc -c <"$DIR/body.json") bytes), linger ${RINGPATH_KAFKA_LINGER_MS:-5} ms, batch.num.messages ${RINGPATH_KAFKA_BATCH_MESSAGES:-default}, ${RINGPATH_KAFKA_COMPRESSION:-lz4}"
 printf '%-6s %-28s %12s %14s %10s %10s %8s %14s\n' conns target 'requests/s' 'events/s' 'p50 ms' 'p99 ms' errors 'CPU µs/req'
 for c in $CONNECTIONS; do
   b=${BARE_SUM[$c]}; i=${INGEST_SUM[$c]}

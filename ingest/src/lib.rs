@@ -49,7 +49,7 @@ impl Running {
 
 /// Starts the collector with a Kafka sink; `accounts` is the parsed config file.
 pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result<Running> {
-    let sink = Arc::new(sink::KafkaSink::new(&settings.kafka_brokers, settings.produce_timeout, settings.kafka_linger, &settings.kafka_compression)?);
+    let sink = Arc::new(sink::KafkaSink::new(&settings.kafka_brokers, settings.produce_timeout, settings.kafka_linger, settings.kafka_batch_messages, &settings.kafka_compression)?);
     start_with_sink(settings, accounts, sink).await
 }
 

@@ -94,7 +94,7 @@ impl KafkaSink {
     /// waits for its ack, so this is added to each request's latency; under
     /// load, batches fill before it runs out anyway. `compression`: librdkafka's
     /// `compression.type` (lz4, snappy, zstd, gzip or none).
-    pub fn new(brokers: &str, delivery_timeout: Duration, linger: Duration, compression: &str) -> Result<KafkaSink, KafkaError> {
+    pub fn new(brokers: &str, delivery_timeout: Duration, linger: Duration, batch_messages: u32, compression: &str) -> Result<KafkaSink, KafkaError> {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("client.id", "ringpath-ingest")
@@ -102,6 +102,7 @@ impl KafkaSink {
             .set("enable.idempotence", "true")
             .set("compression.type", compression)
             .set("linger.ms", linger.as_millis().to_string())
+            .set("batch.num.messages", batch_messages.to_string())
             // Bounded in-flight queue: past this, QueueFull → 503, not unbounded memory.
             .set("queue.buffering.max.messages", "200000")
             .set("queue.buffering.max.kbytes", "262144")
