@@ -67,8 +67,9 @@ grep -qF "$wasm_sri" "$work/rp.full.js" || { echo "build.sh: js/rp.js has no __R
 # (−20 B gzip).
 "$TERSER" "$work/rp.full.js" --compress passes=2,ecma=2015,unsafe_arrows=true --mangle --ecma 2015 \
   --format wrap_func_args=false --comments '/^!/' -o "$work/rp.min.js"
-# Replace both outputs in one step each; pkg/ holds only these two files.
-find "$HERE/pkg" -mindepth 1 ! -name rp.js ! -name rp.wasm -delete
+# Replace both outputs in one step each; pkg/ holds these two files and v/,
+# the archive of every build made here (below).
+find "$HERE/pkg" -mindepth 1 -maxdepth 1 ! -name rp.js ! -name rp.wasm ! -name v -exec rm -rf {} +
 mv "$work/rp.min.js" "$HERE/pkg/rp.js"
 mv "$work/rp.wasm" "$HERE/pkg/rp.wasm"
 
@@ -80,6 +81,10 @@ mv "$work/rp.wasm" "$HERE/pkg/rp.wasm"
 # a new rp.wasm changes rp.js through its hash, so both are covered.
 version="$(digest sha256 "$HERE/pkg/rp.js" hex | cut -c1-10)"
 integrity="$(sri "$HERE/pkg/rp.js")"
+# Every build stays servable under /v/{version}/ after the next one: pages
+# pinned to it keep working until their tag is updated (ingest loads pkg/v/*/).
+mkdir -p "$HERE/pkg/v/$version"
+cp "$HERE/pkg/rp.js" "$HERE/pkg/rp.wasm" "$HERE/pkg/v/$version/"
 cat <<TAG
 
 version    $version

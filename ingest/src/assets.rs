@@ -1,7 +1,9 @@
 //! The snippet files (`rp.js`, `rp.wasm`) held in memory with their ETag,
 //! Subresource-Integrity hash and content-addressed version, and the script
-//! tag that pins them. Loaded at start and on SIGHUP; serves only the build
-//! in the assets dir (no archive of earlier versions).
+//! tag that pins them. Loaded at start and on SIGHUP: the current build in the
+//! assets dir, and earlier builds archived in its `v/{version}/` folders
+//! (tracker-wasm/build.sh keeps every build there), so a page pinned to an
+//! older build keeps working after a tracker deploy.
 //!
 //! Two URLs per file: `/rp.js` is "latest" (cached for minutes, whatever is
 //! built now); `/v/{version}/rp.js` is one build forever (`immutable`), the
@@ -37,6 +39,8 @@ pub struct Assets {
     pub wasm: Option<Asset>,
     /// [`version_of`] rp.js; `None` when rp.js is missing.
     pub version: Option<String>,
+    /// Earlier builds by version: (rp.js, rp.wasm), served only under `/v/{version}/`.
+    pub archive: std::collections::HashMap<String, (Asset, Asset)>,
 }
 
 /// Which of the two snippet files a request is for.
@@ -73,6 +77,28 @@ pub fn version_of(js: &[u8]) -> String {
     hex
 }
 
+/// Earlier builds from `v/{version}/rp.js` + `rp.wasm` under `dir`. A folder
+/// whose name is not its rp.js's version is skipped (logged): a version must
+/// always mean the same bytes, or the pages pinned to it fail their integrity.
+fn load_archive(dir: &Path) -> std::collections::HashMap<String, (Asset, Asset)> {
+    let mut archive = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return archive };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let (Ok(js), Ok(wasm)) = (std::fs::read(entry.path().join("rp.js")), std::fs::read(entry.path().join("rp.wasm"))) else {
+            tracing::warn!(folder = %entry.path().display(), "archived snippet build without rp.js and rp.wasm; skipped");
+            continue;
+        };
+        let version = version_of(&js);
+        if name != version {
+            tracing::warn!(folder = %entry.path().display(), version, "archived snippet build is not in the folder of its version; skipped");
+            continue;
+        }
+        archive.insert(version, (Asset::new(js, "text/javascript; charset=utf-8"), Asset::new(wasm, "application/wasm")));
+    }
+    archive
+}
+
 impl Asset {
     pub fn new(body: Vec<u8>, content_type: &'static str) -> Asset {
         let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..12]));
@@ -91,12 +117,14 @@ impl Assets {
                 None
             }
         };
-        Assets::new(read("rp.js", "text/javascript; charset=utf-8"), read("rp.wasm", "application/wasm"))
+        let mut assets = Assets::new(read("rp.js", "text/javascript; charset=utf-8"), read("rp.wasm", "application/wasm"));
+        assets.archive = load_archive(&dir.join("v"));
+        assets
     }
 
     pub fn new(js: Option<Asset>, wasm: Option<Asset>) -> Assets {
         let version = js.as_ref().map(|a| version_of(&a.body));
-        Assets { js, wasm, version }
+        Assets { js, wasm, version, archive: Default::default() }
     }
 
     /// The current build's file, for `/rp.js` and `/rp.wasm`.
@@ -107,14 +135,18 @@ impl Assets {
         }
     }
 
-    /// The file of build `version`, for `/v/{version}/…`: only the current build is served.
+    /// The file of build `version`, for `/v/{version}/…`: the current build or an archived one.
     pub fn pinned(&self, version: &str, file: File) -> Result<&Asset, PinnedError> {
         let current = self.version.as_deref().ok_or(PinnedError::NotBuilt)?;
-        if version != current {
-            // The path segment is the client's: bounded before it is echoed.
-            return Err(PinnedError::UnknownVersion { asked: version.chars().take(32).collect(), current: current.to_owned() });
+        if version == current {
+            return self.latest(file).ok_or(PinnedError::NotBuilt);
         }
-        self.latest(file).ok_or(PinnedError::NotBuilt)
+        match (self.archive.get(version), file) {
+            (Some((js, _)), File::Js) => Ok(js),
+            (Some((_, wasm)), File::Wasm) => Ok(wasm),
+            // The path segment is the client's: bounded before it is echoed.
+            (None, _) => Err(PinnedError::UnknownVersion { asked: version.chars().take(32).collect(), current: current.to_owned() }),
+        }
     }
 
     /// The script tag that pins the current build: immutable URL plus SRI.
@@ -149,6 +181,33 @@ mod tests {
 
     fn built(js: &[u8], wasm: &[u8]) -> Assets {
         Assets::new(Some(Asset::new(js.to_vec(), "text/javascript")), Some(Asset::new(wasm.to_vec(), "application/wasm")))
+    }
+
+    #[test]
+    fn earlier_builds_in_v_folders_are_served_by_their_version_and_misfiled_ones_are_not() {
+        let dir = std::env::temp_dir().join(format!("rp-archive-{}-{}", std::process::id(), version_of(b"unique")));
+        let write = |sub: &str, js: &[u8], wasm: &[u8]| {
+            let at = dir.join(sub);
+            std::fs::create_dir_all(&at).unwrap();
+            std::fs::write(at.join("rp.js"), js).unwrap();
+            std::fs::write(at.join("rp.wasm"), wasm).unwrap();
+        };
+        write("", b"/*! current */", b"\0asm current");
+        write(&format!("v/{}", version_of(b"/*! old */")), b"/*! old */", b"\0asm old");
+        // A folder named after one build holding another: never served under either name.
+        write(&format!("v/{}", version_of(b"/*! named */")), b"/*! other bytes */", b"\0asm");
+        std::fs::create_dir_all(dir.join("v/0000000000")).unwrap(); // empty: skipped
+        let assets = Assets::load(&dir);
+        let old = version_of(b"/*! old */");
+        assert_eq!(&assets.pinned(&old, File::Js).unwrap().body[..], b"/*! old */");
+        assert_eq!(&assets.pinned(&old, File::Wasm).unwrap().body[..], b"\0asm old");
+        let current = version_of(b"/*! current */");
+        assert_eq!(&assets.pinned(&current, File::Js).unwrap().body[..], b"/*! current */");
+        for missing in [version_of(b"/*! named */"), version_of(b"/*! other bytes */"), "0000000000".to_owned()] {
+            assert!(matches!(assets.pinned(&missing, File::Js), Err(PinnedError::UnknownVersion { .. })), "{missing}");
+        }
+        assert_eq!(assets.archive.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -108,7 +108,14 @@ async fn graceful_shutdown_fails_readiness_and_loses_nothing_it_acknowledged() {
     let ingest = stack.ingest_url();
     assert_eq!(stack.http.get(format!("{ingest}/readyz")).send().await.expect("readyz").status(), 200);
     let (stop, results, tasks) = keep_sending(ingest.clone(), DEMO_ACCOUNT, 4);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Stop in mid-traffic: once acknowledgements flow (a broker that has just
+    // started takes a moment to answer the first produce).
+    let started = std::time::Instant::now();
+    while results.lock().expect("lock").iter().filter(|(_, s)| *s == 204).count() <= 10 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no traffic acknowledged: {:?}", results.lock().expect("lock").last());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let running = stack.ingest.take().expect("ingest");
     let state = running.state.clone();
@@ -250,7 +257,7 @@ async fn the_small_endpoints_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_versioned_snippet_url_is_immutable_and_an_old_version_is_a_404_naming_the_current_one() {
+async fn a_versioned_snippet_url_is_immutable_an_archived_build_stays_served_and_an_unknown_one_is_a_404() {
     // A build of our own (not tracker-wasm/pkg), so the test can make a second one.
     let dir = std::env::temp_dir().join(format!("rp-assets-{}", ringpath_tests::unique_suffix()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -305,6 +312,17 @@ async fn a_versioned_snippet_url_is_immutable_and_an_old_version_is_a_404_naming
     assert_eq!(old.status(), 404, "an old version is never answered with other bytes (they would fail its integrity)");
     let reason = old.json::<Value>().await.expect("json")["error"].as_str().expect("reason").to_owned();
     assert!(reason.contains(&version2) && reason.contains("ringpath-ingest snippet"), "{reason}");
+    // Archived as tracker-wasm/build.sh does (v/{version}/), build one is served again: its pages keep working.
+    std::fs::create_dir_all(dir.join("v").join(&version)).expect("archive dir");
+    std::fs::write(dir.join("v").join(&version).join("rp.js"), &js).expect("archived rp.js");
+    std::fs::write(dir.join("v").join(&version).join("rp.wasm"), &wasm).expect("archived rp.wasm");
+    stack.ingest.as_ref().expect("ingest").state.reload().expect("reload");
+    for (file, body) in [("rp.js", &js), ("rp.wasm", &wasm)] {
+        let resp = get(format!("/v/{version}/{file}")).await.expect("archived");
+        assert_eq!((resp.status().as_u16(), resp.headers()["cache-control"].to_str().expect("cc")), (200, "public, max-age=31536000, immutable"), "{file}");
+        assert_eq!(&resp.bytes().await.expect("body")[..], &body[..], "{file}: the archived bytes");
+    }
+    assert_eq!(&get("/rp.js".into()).await.expect("latest").bytes().await.expect("body")[..], &js2[..], "/rp.js stays the current build");
 
     // Bounded metric labels: the route template, never the version a client made up.
     let m = get("/metrics".into()).await.expect("metrics").text().await.expect("text");
