@@ -536,29 +536,9 @@ impl Reports {
                 .execute()
                 .await?;
         }
-        // The columns enrich also empties on calls of erased visitors it stores later.
-        self.writer
-            .query(&format!(
-                "ALTER TABLE calls UPDATE {} \
-                 WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
-                suppression::call_erasure_set_sql()
-            ))
-            .bind(account)
-            .bind(visitor)
-            .bind(&sessions)
-            .bind(&sessions)
-            .bind(&sessions)
-            .execute()
-            .await?;
-        for table in ERASE_TABLES {
-            self.writer
-                .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))"))
-                .bind(account)
-                .bind(visitor)
-                .bind(&sessions)
-                .execute()
-                .await?;
-        }
+        // Calls anonymised, rows deleted: the statements enrich's late clean-up issues too.
+        let session_ids: Vec<&str> = sessions.iter().map(String::as_str).collect();
+        ringpath_enrich::store::erase_ids(&self.writer, account, &[visitor], &session_ids).await?;
         Ok(())
     }
 

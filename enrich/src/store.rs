@@ -483,32 +483,9 @@ impl Store {
     /// mutations): deletes their rows in [`ERASE_TABLES`], anonymises their
     /// calls — the same statements dashboard-api's erasure issues.
     pub async fn erase_late_rows(&self, account: &str, late: &LateIds) -> Result<(), StoreError> {
-        // Never empty (an empty array literal has no element type on old
-        // servers), and "!" is never an id.
-        let visitors: Vec<&str> = late.visitors.iter().map(String::as_str).chain(["!"]).collect();
-        let sessions: Vec<&str> = late.sessions.iter().map(String::as_str).chain(["!"]).collect();
-        self.client
-            .query(&format!(
-                "ALTER TABLE calls UPDATE {} WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
-                suppression::call_erasure_set_sql()
-            ))
-            .bind(account)
-            .bind(&visitors)
-            .bind(&sessions)
-            .bind(&sessions)
-            .bind(&sessions)
-            .execute()
-            .await?;
-        for table in ERASE_TABLES {
-            self.client
-                .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id))"))
-                .bind(account)
-                .bind(&visitors)
-                .bind(&sessions)
-                .execute()
-                .await?;
-        }
-        Ok(())
+        let visitors: Vec<&str> = late.visitors.iter().map(String::as_str).collect();
+        let sessions: Vec<&str> = late.sessions.iter().map(String::as_str).collect();
+        Ok(erase_ids(&self.client, account, &visitors, &sessions).await?)
     }
 
     /// The newest stored version of each call among `keys` (`account|call_id`)
@@ -547,6 +524,40 @@ pub struct StoredCall {
 /// this list. `sessions` is filled from events by a materialized view, so it
 /// must be erased with them.
 pub const ERASE_TABLES: &[&str] = &["events", "assignments", "sessions"];
+
+/// The mutations that erase `visitors` and `sessions` of `account`: their
+/// calls anonymised (`suppression::call_erasure_set_sql`), their rows in
+/// [`ERASE_TABLES`] deleted. The one statement set behind dashboard-api's
+/// erasure and enrich's late clean-up. Each id is in the mutation's text as a
+/// quoted literal (dashboard-api's erasure status looks for it there).
+pub async fn erase_ids(client: &clickhouse::Client, account: &str, visitors: &[&str], sessions: &[&str]) -> Result<(), clickhouse::error::Error> {
+    // Never empty (an empty array literal has no element type on old
+    // servers), and "!" is never an id.
+    let visitors: Vec<&str> = visitors.iter().copied().chain(["!"]).collect();
+    let sessions: Vec<&str> = sessions.iter().copied().chain(["!"]).collect();
+    client
+        .query(&format!(
+            "ALTER TABLE calls UPDATE {} WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
+            suppression::call_erasure_set_sql()
+        ))
+        .bind(account)
+        .bind(&visitors)
+        .bind(&sessions)
+        .bind(&sessions)
+        .bind(&sessions)
+        .execute()
+        .await?;
+    for table in ERASE_TABLES {
+        client
+            .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id))"))
+            .bind(account)
+            .bind(&visitors)
+            .bind(&sessions)
+            .execute()
+            .await?;
+    }
+    Ok(())
+}
 
 /// Rows of accounts no longer in the accounts file are kept this long.
 pub const DEFAULT_RETENTION_DAYS: u32 = 395;
