@@ -49,5 +49,16 @@ export RINGPATH_KAFKA_BROKERS="${RINGPATH_KAFKA_BROKERS:-127.0.0.1:$RINGPATH_KAF
 export RINGPATH_CLICKHOUSE_URL="${RINGPATH_CLICKHOUSE_URL:-http://127.0.0.1:$RINGPATH_CLICKHOUSE_HTTP_PORT}"
 
 KAFKA_LIBS="$RINGPATH_CACHE/kafka-libs"
+
+# service_up NAME — true when the local service answers. No pipes: under
+# pipefail, `services.sh status | grep -q` reads a running service as down
+# (grep exits at its match and the writer dies of SIGPIPE).
+service_up() {
+  case "$1" in
+    kafka) (exec 3<>/dev/tcp/127.0.0.1/"$RINGPATH_KAFKA_PORT") 2>/dev/null ;;
+    clickhouse) curl -sf "http://127.0.0.1:$RINGPATH_CLICKHOUSE_HTTP_PORT/ping" >/dev/null 2>&1 ;;
+    *) die "service_up: unknown service $1" ;;
+  esac
+}
 TOOLS_DIR="$RINGPATH_CACHE/tools"
 BINARYEN_VERSION="132.0.0"       # Debian's binaryen 108 corrupts the externref table

@@ -7,8 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KAFKA_DIR="$RINGPATH_STATE/kafka"
 CH_DIR="$RINGPATH_STATE/clickhouse"
 
-kafka_up() { (exec 3<>/dev/tcp/127.0.0.1/"$RINGPATH_KAFKA_PORT") 2>/dev/null; }
-ch_up() { curl -sf "http://127.0.0.1:$RINGPATH_CLICKHOUSE_HTTP_PORT/ping" >/dev/null; }
+kafka_up() { service_up kafka; }
+ch_up() { service_up clickhouse; }
 
 start_kafka() {
   if kafka_up; then log "kafka already listening on $RINGPATH_KAFKA_PORT"; return; fi

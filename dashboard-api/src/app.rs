@@ -20,6 +20,41 @@ use ringpath_enrich::rows::CallRow;
 /// Storage bookkeeping, not part of a call as the API shows it.
 const HIDDEN_CALL_COLUMNS: &[&str] = &["version", "received_at"];
 
+/// Storage bookkeeping no answer shows (row versions, the sessions table's rank).
+const BOOKKEEPING_COLUMNS: &[&str] = &["version", "rank"];
+
+/// The API's one convention for times: every time is an RFC 3339 string
+/// (UTC, milliseconds) under its plain name, beside its epoch-ms twin
+/// (`started_at` and `started_ms`). Stored rows keep DateTime columns as
+/// epoch seconds; these are rewritten from their ms twin (or from the
+/// seconds when there is none).
+const TIME_COLUMNS: &[(&str, Option<&str>)] = &[
+    ("ts", Some("ts_ms")),
+    ("started_at", Some("started_ms")),
+    ("ended_at", Some("ended_ms")),
+    ("assigned_at", Some("assigned_ms")),
+    ("expires_at", Some("expires_ms")),
+    ("received_at", None),
+];
+
+/// A stored row (or report row) as the API shows it: times per [`TIME_COLUMNS`], no bookkeeping.
+pub fn present(mut v: Value) -> Value {
+    let Some(o) = v.as_object_mut() else { return v };
+    for (name, ms_twin) in TIME_COLUMNS {
+        let ms = match ms_twin {
+            Some(twin) => o.get(*twin).and_then(Value::as_i64),
+            None => o.get(*name).and_then(Value::as_i64).map(|s| s * 1000),
+        };
+        if let Some(ms) = ms {
+            o.insert((*name).to_owned(), Value::String(ringpath_types::time::format_rfc3339_ms(ms)));
+        }
+    }
+    for c in BOOKKEEPING_COLUMNS {
+        o.remove(*c);
+    }
+    v
+}
+
 /// Longest a report may take (also sent to ClickHouse as `max_execution_time`).
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -164,7 +199,11 @@ fn render(req: &HttpRequest, key: &str, columns: &[&str], rows: Vec<Value>, extr
 }
 
 fn to_values<T: serde::Serialize>(rows: &[T]) -> Vec<Value> {
-    rows.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)).collect()
+    rows.iter().map(|r| present(serde_json::to_value(r).unwrap_or(Value::Null))).collect()
+}
+
+fn rfc3339(ms: i64) -> String {
+    ringpath_types::time::format_rfc3339_ms(ms)
 }
 
 async fn calls(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -184,8 +223,7 @@ async fn calls(state: web::Data<State>, req: HttpRequest, path: web::Path<String
     let values: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            v["started_at"] = Value::String(ringpath_types::time::format_rfc3339_ms(r.started_ms as i64));
+            let mut v = present(serde_json::to_value(r).unwrap_or(Value::Null));
             if let Some(o) = v.as_object_mut() {
                 for c in HIDDEN_CALL_COLUMNS {
                     o.remove(*c);
@@ -207,7 +245,7 @@ async fn attribution(state: web::Data<State>, req: HttpRequest, path: web::Path<
     let model = params::one_of(&q, "model", params::MODELS, "last_touch")?;
     let bots = params::flag(&q, "include_bots")?;
     let rows = timed(&state, state.reports.attribution(&account, from, to, dimension, model, bots)).await?;
-    Ok(render(&req, "rows", &["key", "sessions", "visitors", "calls", "conversion_rate"], to_values(&rows), json!({"dimension": dimension, "model": model, "from": from, "to": to})))
+    Ok(render(&req, "rows", &["key", "sessions", "visitors", "calls", "conversion_rate"], to_values(&rows), json!({"dimension": dimension, "model": model, "from": rfc3339(from), "to": rfc3339(to), "from_ms": from, "to_ms": to})))
 }
 
 async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -225,7 +263,7 @@ async fn timeseries(state: web::Data<State>, req: HttpRequest, path: web::Path<S
     let tz = account_timezone(&state, &account)?;
     let points = timed(&state, state.reports.timeseries(&account, from, to, interval, metric, bots, &tz)).await?;
     let total: u64 = points.iter().map(|p| p.value).sum();
-    Ok(render(&req, "points", &["t", "t_ms", "value"], to_values(&points), json!({"metric": metric, "interval": interval, "timezone": tz, "total": total})))
+    Ok(render(&req, "points", &["t", "t_ms", "value"], to_values(&points), json!({"metric": metric, "interval": interval, "timezone": tz, "total": total, "from": rfc3339(from), "to": rfc3339(to), "from_ms": from, "to_ms": to})))
 }
 
 async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
@@ -240,7 +278,8 @@ async fn visitor(state: web::Data<State>, req: HttpRequest, path: web::Path<(Str
         return Err(ApiError::NotFound);
     }
     if wants_csv(&req) {
-        return Ok(render(&req, "pages", <PageRow as clickhouse::Row>::COLUMN_NAMES, to_values(&pages), json!({})));
+        let columns: Vec<&str> = <PageRow as clickhouse::Row>::COLUMN_NAMES.iter().flat_map(|c| if *c == "ts_ms" { vec!["ts", "ts_ms"] } else { vec![*c] }).collect();
+        return Ok(render(&req, "pages", &columns, to_values(&pages), json!({})));
     }
     Ok(HttpResponse::Ok().json(json!({"visitor_id": visitor, "sessions": sessions, "pages": pages, "calls": to_values(&calls)})))
 }

@@ -1,5 +1,6 @@
-//! JSON rows → CSV (RFC 4180) for `Accept: text/csv`. Nested values are
-//! written as their JSON text.
+//! JSON rows → CSV (RFC 4180) for `Accept: text/csv`. A list of strings is
+//! one cell, its items joined by `|` (`email|paid_search`); other nested
+//! values are written as their JSON text.
 
 use serde_json::Value;
 
@@ -7,10 +8,12 @@ fn cell(v: &Value) -> String {
     let raw = match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(Value::is_string) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
         other => other.to_string(),
     };
     // Defuse spreadsheet formulas in attacker-controlled strings (URLs, titles).
-    let raw = if raw.starts_with(['=', '+', '-', '@']) && raw.parse::<f64>().is_err() { format!("'{raw}") } else { raw };
+    // A leading TAB or CR also starts a formula in some spreadsheets.
+    let raw = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) && raw.parse::<f64>().is_err() { format!("'{raw}") } else { raw };
     if raw.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", raw.replace('"', "\"\""))
     } else {
@@ -41,5 +44,17 @@ mod tests {
     fn quotes_escapes_and_defuses_formulas() {
         let rows = vec![json!({"key": "a,b", "n": 1}), json!({"key": "=cmd()", "n": -2}), json!({"key": "say \"hi\"", "n": null})];
         assert_eq!(to_csv(&["key", "n"], &rows), "key,n\r\n\"a,b\",1\r\n'=cmd(),-2\r\n\"say \"\"hi\"\"\",\r\n");
+    }
+
+    #[test]
+    fn a_leading_tab_or_carriage_return_is_defused_too() {
+        let rows = vec![json!({"k": "\t=1+1"}), json!({"k": "\r=HYPERLINK(\"x\")"})];
+        assert_eq!(to_csv(&["k"], &rows), "k\r\n'\t=1+1\r\n\"'\r=HYPERLINK(\"\"x\"\")\"\r\n");
+    }
+
+    #[test]
+    fn lists_of_strings_are_one_cell_joined_by_a_bar() {
+        let rows = vec![json!({"touches": ["email", "paid_search"], "none": [], "mixed": [1, "a"]})];
+        assert_eq!(to_csv(&["touches", "none", "mixed"], &rows), "touches,none,mixed\r\nemail|paid_search,,\"[1,\"\"a\"\"]\"\r\n");
     }
 }

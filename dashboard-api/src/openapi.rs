@@ -149,12 +149,12 @@ fn row_schema(columns: &[&str], hidden: &[&str]) -> Value {
     for c in columns.iter().filter(|c| !hidden.contains(c)) {
         let schema = if c.starts_with("linear_") {
             json!({"type": "array", "items": {"type": "string"}})
-        } else if c.ends_with("_ms") || c.ends_with("_s") || *c == "ts" || *c == "assigned_at" || *c == "shared" || *c == "is_bot" || *c == "ip_truncated" || *c == "version" || *c == "received_at" {
+        } else if ["ts", "started_at", "ended_at", "assigned_at", "expires_at", "received_at"].contains(c) {
+            json!({"type": "string", "format": "date-time", "description": "RFC 3339 (UTC, ms); the `_ms` field beside it is the same time in epoch ms"})
+        } else if c.ends_with("_ms") || c.ends_with("_s") || *c == "shared" || *c == "is_bot" || *c == "ip_truncated" {
             json!({"type": "integer"})
         } else if *c == "latitude" || *c == "longitude" {
             json!({"type": "number"})
-        } else if *c == "started_at" {
-            json!({"type": "string", "format": "date-time"})
         } else {
             json!({"type": "string"})
         };
@@ -171,16 +171,18 @@ fn schemas() -> Value {
     json!({
         "Error": {"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": "string", "description": "the rejected parameter (400 only)"}}, "required": ["error"]},
         "Call": row_schema(CallRow::COLUMN_NAMES, &["version", "received_at"]),
-        "Event": row_schema(EventRow::COLUMN_NAMES, &[]),
-        "Assignment": row_schema(AssignmentRow::COLUMN_NAMES, &[]),
-        "Session": row_schema(SessionRow::COLUMN_NAMES, &[]),
+        "Event": row_schema(EventRow::COLUMN_NAMES, &["version"]),
+        "Assignment": row_schema(AssignmentRow::COLUMN_NAMES, &["version"]),
+        "Session": row_schema(SessionRow::COLUMN_NAMES, &["rank"]),
         "CallsPage": {"type": "object", "properties": {"calls": list("Call"), "next_cursor": {"type": "string", "nullable": true}}},
         "AttributionRow": {"type": "object", "properties": {
             "key": {"type": "string", "description": "the dimension's value; \"(not set)\" when empty, \"(unattributed)\" for calls credited to nothing"},
             "sessions": {"type": "integer"}, "visitors": {"type": "integer"}, "calls": {"type": "number"}, "conversion_rate": {"type": "number"}}},
-        "Attribution": {"type": "object", "properties": {"rows": list("AttributionRow"), "dimension": {"type": "string"}, "model": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"}}},
+        "Attribution": {"type": "object", "properties": {"rows": list("AttributionRow"), "dimension": {"type": "string"}, "model": {"type": "string"},
+                   "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}, "from_ms": {"type": "integer"}, "to_ms": {"type": "integer"}}},
         "Point": {"type": "object", "properties": {"t": {"type": "string", "format": "date-time", "description": "bucket start with the zone's offset"}, "t_ms": {"type": "integer"}, "value": {"type": "integer"}}},
-        "Timeseries": {"type": "object", "properties": {"points": list("Point"), "metric": {"type": "string"}, "interval": {"type": "string"}, "timezone": {"type": "string"}, "total": {"type": "integer"}}},
+        "Timeseries": {"type": "object", "properties": {"points": list("Point"), "metric": {"type": "string"}, "interval": {"type": "string"}, "timezone": {"type": "string"}, "total": {"type": "integer"},
+                   "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}, "from_ms": {"type": "integer"}, "to_ms": {"type": "integer"}}},
         "Journey": {"type": "object", "properties": {"visitor_id": {"type": "string"}, "sessions": {"type": "array", "items": {"type": "object"}}, "pages": {"type": "array", "items": {"type": "object"}}, "calls": list("Call")}},
         "Export": {"type": "object", "properties": {"account": {"type": "string"}, "visitor_id": {"type": "string"}, "exported_at": {"type": "string", "format": "date-time"},
                    "events": list("Event"), "calls": list("Call"), "assignments": list("Assignment"), "sessions": list("Session")}},

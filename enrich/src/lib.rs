@@ -53,10 +53,16 @@ impl Running {
 
 /// Starts the consumer loop and the retention job.
 pub fn start(settings: Settings, accounts: AccountsFile, geo: Arc<dyn geo::GeoLookup>) -> anyhow::Result<Running> {
+    start_with_hook(settings, accounts, geo, None)
+}
+
+/// Like [`start`], running `hook` at every point of the batch cycle (tests
+/// park enrich there to crash it at a known point).
+pub fn start_with_hook(settings: Settings, accounts: AccountsFile, geo: Arc<dyn geo::GeoLookup>, hook: Option<pipeline::StageHook>) -> anyhow::Result<Running> {
     let accounts = Arc::new(RwLock::new(Arc::new(accounts)));
     let metrics = Arc::new(metrics::Metrics::new());
     let (tx, rx) = watch::channel(false);
-    let pipeline = pipeline::Pipeline::new(settings.clone(), geo, accounts.clone(), metrics.clone())?;
+    let pipeline = pipeline::Pipeline::new(settings.clone(), geo, accounts.clone(), metrics.clone(), hook)?;
     let retention = tokio::spawn(retention_loop(settings.clone(), accounts.clone(), metrics.clone(), rx.clone()));
     let task = tokio::spawn(async move { pipeline.run(rx).await });
     Ok(Running { shutdown: tx, task, retention, accounts, metrics })

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub erasure_cleanups: IntCounter,
     /// Erased ids held in memory.
     pub erased_ids: IntGauge,
+    /// Points of the batch cycle passed (`pipeline::Stage`): progress inside a batch.
+    pub batch_stages: IntCounterVec,
 }
 
 impl Metrics {
@@ -40,6 +42,9 @@ impl Metrics {
         let erasure_cleanups =
             IntCounter::new("ringpath_enrich_erasure_cleanups_total", "Clean-up mutations for rows stored while an erasure was being written").expect("valid metric");
         let erased_ids = IntGauge::new("ringpath_enrich_erased_ids", "Erased visitor and session ids (hashes) held in memory").expect("valid metric");
+        let batch_stages =
+            IntCounterVec::new(Opts::new("ringpath_enrich_batch_stages_total", "Points of the batch cycle passed (rows stored per table, offsets committed)"), &["stage"]).expect("valid metric");
+        registry.register(Box::new(batch_stages.clone())).expect("unique metric");
         registry.register(Box::new(erased_rows.clone())).expect("unique metric");
         registry.register(Box::new(erasure_cleanups.clone())).expect("unique metric");
         registry.register(Box::new(erased_ids.clone())).expect("unique metric");
@@ -48,7 +53,7 @@ impl Metrics {
         registry.register(Box::new(dead_letters.clone())).expect("unique metric");
         registry.register(Box::new(store_errors.clone())).expect("unique metric");
         registry.register(Box::new(flush_seconds.clone())).expect("unique metric");
-        Metrics { registry, rows, dead_letters, store_errors, flush_seconds, retention_actions, erased_rows, erasure_cleanups, erased_ids }
+        Metrics { registry, rows, dead_letters, store_errors, flush_seconds, retention_actions, erased_rows, erasure_cleanups, erased_ids, batch_stages }
     }
 
     pub fn render(&self) -> String {

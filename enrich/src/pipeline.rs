@@ -30,6 +30,36 @@ use crate::store::{HolderQuery, SessionQuery, SessionTouch, Store, StoreError, T
 use crate::suppression::Suppression;
 use crate::transform;
 
+/// The points of one batch's write, in order. Each is counted
+/// (`ringpath_enrich_batch_stages_total`), and a [`StageHook`] runs at each:
+/// tests park enrich at one to crash it exactly there, whatever the
+/// machine's speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The batch's number assignments are stored; its events are not.
+    AssignmentsStored,
+    /// Its events are stored; its calls are not attributed yet.
+    EventsStored,
+    /// Its calls are stored; its offsets are not committed.
+    CallsStored,
+    /// Its offsets are committed.
+    Committed,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::AssignmentsStored => "assignments_stored",
+            Stage::EventsStored => "events_stored",
+            Stage::CallsStored => "calls_stored",
+            Stage::Committed => "committed",
+        }
+    }
+}
+
+/// Runs at every [`Stage`]; the batch goes on when its future completes.
+pub type StageHook = Arc<dyn Fn(Stage) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
 pub struct Pipeline {
     pub settings: Settings,
     pub store: Store,
@@ -39,6 +69,7 @@ pub struct Pipeline {
     consumer: StreamConsumer,
     dlq: FutureProducer,
     erasures: Mutex<ErasureList>,
+    hook: Option<StageHook>,
 }
 
 /// The suppression list and when it was read.
@@ -94,7 +125,13 @@ pub fn now_ms() -> i64 {
 }
 
 impl Pipeline {
-    pub fn new(settings: Settings, geo: Arc<dyn GeoLookup>, accounts: Arc<RwLock<Arc<AccountsFile>>>, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+    pub fn new(
+        settings: Settings,
+        geo: Arc<dyn GeoLookup>,
+        accounts: Arc<RwLock<Arc<AccountsFile>>>,
+        metrics: Arc<Metrics>,
+        hook: Option<StageHook>,
+    ) -> anyhow::Result<Pipeline> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka_brokers)
             .set("group.id", &settings.group_id)
@@ -117,7 +154,15 @@ impl Pipeline {
             .set("message.timeout.ms", "30000")
             .create()?;
         let store = Store::new(&settings.clickhouse);
-        Ok(Pipeline { settings, store, geo, accounts, metrics, consumer, dlq, erasures: Mutex::new(ErasureList::default()) })
+        Ok(Pipeline { settings, store, geo, accounts, metrics, consumer, dlq, erasures: Mutex::new(ErasureList::default()), hook })
+    }
+
+    /// Marks a point of the batch cycle passed.
+    async fn reached(&self, stage: Stage) {
+        self.metrics.batch_stages.with_label_values(&[stage.as_str()]).inc();
+        if let Some(hook) = &self.hook {
+            hook(stage).await;
+        }
     }
 
     fn accounts(&self) -> Arc<AccountsFile> {
@@ -298,7 +343,9 @@ impl Pipeline {
         self.retry("erasures", shutdown, || self.read_erasures(ERASURES_MAX_AGE)).await?;
         let filtered_at = self.drop_erased(&mut batch);
         self.retry("assignments", shutdown, || self.store.insert_assignments(&batch.assignments)).await?;
+        self.reached(Stage::AssignmentsStored).await;
         self.retry("events", shutdown, || self.store.insert_events(&batch.events)).await?;
+        self.reached(Stage::EventsStored).await;
         self.retry("late attribution", shutdown, || self.claim_unresolved_calls(&batch.assignments)).await?;
         let attributed = self.retry("attribution", shutdown, || self.attribute_all(&batch.calls)).await?;
         let mut call_rows = self.retry("redelivered calls", shutdown, || self.without_redelivered_unresolved(&attributed)).await?;
@@ -306,6 +353,7 @@ impl Pipeline {
         self.retry("calls", shutdown, || self.store.insert_calls(&call_rows)).await?;
         // Checked against `filtered_at` or a later generation (the list only grows).
         self.retry("erasure clean-up", shutdown, || self.erase_late(filtered_at, &batch.events, &batch.assignments, &call_rows)).await?;
+        self.reached(Stage::CallsStored).await;
 
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &batch.offsets {
@@ -315,6 +363,7 @@ impl Pipeline {
             // Rows are stored; a lost commit only means a harmless replay.
             tracing::warn!(error = %e, "offset commit failed; the batch will be replayed and deduplicated");
         }
+        self.reached(Stage::Committed).await;
         self.metrics.rows.with_label_values(&["events"]).inc_by(batch.events.len() as u64);
         self.metrics.rows.with_label_values(&["assignments"]).inc_by(batch.assignments.len() as u64);
         self.metrics.rows.with_label_values(&["calls"]).inc_by(call_rows.len() as u64);

@@ -120,10 +120,19 @@ impl AppState {
     }
 
     pub fn reload(&self) -> Result<(), String> {
-        let text = std::fs::read_to_string(&self.settings.config_path).map_err(|e| format!("{}: {e}", self.settings.config_path.display()))?;
-        let file = AccountsFile::parse(&text)?;
+        let parsed = std::fs::read_to_string(&self.settings.config_path)
+            .map_err(|e| format!("{}: {e}", self.settings.config_path.display()))
+            .and_then(|text| AccountsFile::parse(&text));
+        let file = match parsed {
+            Ok(file) => file,
+            Err(e) => {
+                self.metrics.config_reloads.with_label_values(&["failed"]).inc();
+                return Err(e);
+            }
+        };
         self.install_accounts(file);
         *self.assets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Assets::load(&self.settings.assets_dir));
+        self.metrics.config_reloads.with_label_values(&["ok"]).inc();
         Ok(())
     }
 
@@ -232,7 +241,7 @@ fn origin_of(url: &str) -> String {
     url[..end].to_ascii_lowercase()
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
+async fn read_raw_body(req: &HttpRequest, mut payload: web::Payload, timeout: Duration) -> Result<web::Bytes, ApiError> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
@@ -249,6 +258,22 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, timeout: Durati
         Ok(body.freeze())
     };
     tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::Timeout)?
+}
+
+/// A body that could not be used, and its bytes as received (for the dead-letter topic).
+type BodyError = (ApiError, Option<web::Bytes>);
+
+/// The body as the handlers parse it: read within the limit, then decoded
+/// per `Content-Encoding` with the limit on the decoded size.
+async fn read_body(req: &HttpRequest, payload: web::Payload, timeout: Duration) -> Result<web::Bytes, BodyError> {
+    let raw = read_raw_body(req, payload, timeout).await.map_err(|e| (e, None))?;
+    let coding = req.headers().get(header::CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match crate::encoding::decode(coding.as_deref(), &raw, MAX_BODY_BYTES) {
+        Ok(None) => Ok(raw),
+        Ok(Some(decoded)) => Ok(decoded.into()),
+        Err(e @ crate::encoding::DecodeError::TooLarge(_)) => Err((e.into(), None)),
+        Err(e) => Err((e.into(), Some(raw))),
+    }
 }
 
 /// Beacons are JSON, sent as `application/json` (fetch) or `text/plain`
@@ -274,9 +299,9 @@ fn sniff_account(body: &[u8]) -> Option<String> {
 }
 
 /// Reads a JSON body that must come with a JSON or text content type.
-async fn read_json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, ApiError> {
+async fn read_json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, BodyError> {
     let body = read_body(req, payload, state.settings.body_timeout).await?;
-    json_or_text(req)?;
+    json_or_text(req).map_err(|e| (e, Some(body.clone())))?;
     Ok(body)
 }
 
@@ -290,7 +315,7 @@ async fn collect(state: web::Data<AppState>, req: HttpRequest, payload: web::Pay
     }
     let body = match read_body(&req, payload, state.settings.body_timeout).await {
         Ok(b) => b,
-        Err(e) => return Err(state.reject(ROUTE, e, None, None, &received).await),
+        Err((e, raw)) => return Err(state.reject(ROUTE, e, None, raw.as_deref(), &received).await),
     };
     if let Err(e) = json_or_text(&req) {
         return Err(state.reject(ROUTE, e, None, Some(&body), &received).await);
@@ -466,7 +491,7 @@ async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Pay
     }
     let body = match read_json_body(&state, &req, payload).await {
         Ok(b) => b,
-        Err(e) => return Err(state.reject(ROUTE, e, None, None, &received).await),
+        Err((e, raw)) => return Err(state.reject(ROUTE, e, None, raw.as_deref(), &received).await),
     };
     match assign_number(&state, &req, &body, &received).await {
         Ok(response) => {
@@ -582,7 +607,7 @@ async fn calls(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
     };
     let body = match read_body(&req, payload, state.settings.body_timeout).await {
         Ok(b) => b,
-        Err(e) => return Err(state.reject(ROUTE, e, Some(account), None, &received).await),
+        Err((e, raw)) => return Err(state.reject(ROUTE, e, Some(account), raw.as_deref(), &received).await),
     };
     let parsed = parse_json::<CallRecord>(&body).and_then(|c| validate::call(&c, received.received_at).map(|_| c).map_err(ApiError::BadRequest));
     let call = match parsed {
@@ -669,7 +694,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
         return HttpResponse::NoContent()
             .insert_header(("Access-Control-Allow-Origin", "*"))
             .insert_header(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
-            .insert_header(("Access-Control-Allow-Headers", "Content-Type, Authorization"))
+            .insert_header(("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization"))
             .insert_header(("Access-Control-Max-Age", "86400"))
             .finish();
     }

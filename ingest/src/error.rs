@@ -18,6 +18,8 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("unsupported content type {0:?}; send application/json or text/plain")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    UnsupportedEncoding(String),
     #[error("body not received in time")]
     Timeout,
     #[error("too many requests; retry after {0} s")]
@@ -41,6 +43,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "media_type",
+            ApiError::UnsupportedEncoding(_) => "encoding",
             ApiError::Timeout => "timeout",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotFound | ApiError::UnknownSnippetVersion { .. } => "not_found",
@@ -50,7 +53,17 @@ impl ApiError {
 
     /// Whether the raw payload belongs on the dead-letter topic.
     pub fn dead_letter(&self) -> bool {
-        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_))
+        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_))
+    }
+}
+
+impl From<crate::encoding::DecodeError> for ApiError {
+    fn from(e: crate::encoding::DecodeError) -> Self {
+        match e {
+            crate::encoding::DecodeError::TooLarge(limit) => ApiError::TooLarge(limit),
+            crate::encoding::DecodeError::Corrupt { .. } => ApiError::BadRequest(e.to_string()),
+            crate::encoding::DecodeError::Unsupported(_) => ApiError::UnsupportedEncoding(e.to_string()),
+        }
     }
 }
 
@@ -61,7 +74,7 @@ impl ResponseError for ApiError {
             ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound | ApiError::UnknownSnippetVersion { .. } => StatusCode::NOT_FOUND,

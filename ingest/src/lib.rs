@@ -7,6 +7,7 @@
 pub mod app;
 pub mod assets;
 pub mod client_ip;
+pub mod encoding;
 pub mod error;
 pub mod json_out;
 pub mod metrics;

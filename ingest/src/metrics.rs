@@ -16,6 +16,8 @@ pub struct Metrics {
     pub pool_exhausted: IntCounterVec,
     pub dlq_written: IntCounterVec,
     pub dlq_failed: IntCounterVec,
+    /// Accounts-file reloads (SIGHUP) by outcome: `ok` or `failed` (the previous accounts stay).
+    pub config_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,7 +47,8 @@ impl Metrics {
             .expect("valid metric");
         let dlq_failed = IntCounterVec::new(Opts::new("ringpath_ingest_dlq_failed_total", "Rejected payloads that could not be dead-lettered"), &["route"])
             .expect("valid metric");
-        for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_written, &dlq_failed] {
+        let config_reloads = IntCounterVec::new(Opts::new("ringpath_ingest_config_reloads_total", "Accounts-file reloads by outcome"), &["outcome"]).expect("valid metric");
+        for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_written, &dlq_failed, &config_reloads] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
         registry.register(Box::new(produce_seconds.clone())).expect("unique metric");
@@ -66,6 +69,7 @@ impl Metrics {
             pool_exhausted,
             dlq_written,
             dlq_failed,
+            config_reloads,
         }
     }
 

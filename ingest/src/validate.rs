@@ -411,6 +411,26 @@ mod tests {
             })
         }
 
+        /// A value of one event field that its rule forbids (scheme, host, length, charset, E.164).
+        fn hostile_field() -> impl Strategy<Value = (&'static str, String)> {
+            prop_oneof![
+                "(javascript:|data:|ftp://|/|//|mailto:)\\PC{0,200}".prop_map(|v| ("url", v)),
+                "https://demo\\.example/[a-z]{4100,4200}".prop_map(|v| ("url", v)),
+                "[a-z ]{1,60}".prop_map(|v| ("referrer", v)),
+                "https://www\\.google\\.com/[a-z]{4100,4200}".prop_map(|v| ("referrer", v)),
+                "\\PC{1025,1400}".prop_map(|v| ("title", v)),
+                "[A-Za-z0-9]{0,10}[^A-Za-z0-9_-][A-Za-z0-9]{0,10}".prop_map(|v| ("id", v)),
+                "[a-z]{65,90}".prop_map(|v| ("id", v)),
+                Just(("id", String::new())),
+                "[a-z0-9_]{0,10}[^a-z0-9_][a-z0-9_]{0,10}".prop_map(|v| ("type", v)),
+                "[a-z]{65,90}".prop_map(|v| ("type", v)),
+                "[0-9]{1,20}".prop_map(|v| ("number", v)),
+                "\\+0[0-9]{7,14}".prop_map(|v| ("number", v)),
+                "\\+[1-9][0-9]{0,5}".prop_map(|v| ("number", v)),
+                "\\+[1-9][0-9]{15,20}".prop_map(|v| ("number", v)),
+            ]
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
@@ -447,8 +467,8 @@ mod tests {
             }
 
             #[test]
-            fn hostile_field_values_are_rejected_not_panicked(field in prop_oneof![Just("url"), Just("referrer"), Just("title"), Just("id"), Just("type"), Just("number")],
-                                                             value in "\\PC{0,5000}") {
+            fn arbitrary_field_values_never_panic_and_a_refusal_names_the_event(field in prop_oneof![Just("url"), Just("referrer"), Just("title"), Just("id"), Just("type"), Just("number")],
+                                                                                  value in "\\PC{0,5000}") {
                 let mut b: serde_json::Value = serde_json::json!({"v":1,"account":"acc_demo","sent_at":NOW,"consent":"denied",
                     "events":[{"id":"e1","type":"pageview","ts":NOW,"url":"https://demo.example/"}]});
                 b["events"][0][field] = value.into();
@@ -457,6 +477,19 @@ mod tests {
                         prop_assert!(reason.starts_with("events[0]."), "{}", reason);
                     }
                 }
+            }
+
+            #[test]
+            fn hostile_field_values_are_rejected_naming_the_field((field, value) in hostile_field()) {
+                let mut b: serde_json::Value = serde_json::json!({"v":1,"account":"acc_demo","sent_at":NOW,"consent":"denied",
+                    "events":[{"id":"e1","type":"pageview","ts":NOW,"url":"https://demo.example/"}]});
+                b["events"][0][field] = value.clone().into();
+                let parsed = parse_json::<Batch>(&serde_json::to_vec(&b).unwrap());
+                prop_assert!(parsed.is_ok(), "a string value always parses: {:?}", parsed.err());
+                let verdict = batch(&parsed.unwrap(), NOW);
+                prop_assert!(verdict.is_err(), "{} = {:?} was accepted", field, value);
+                let reason = verdict.unwrap_err();
+                prop_assert!(reason.starts_with(&format!("events[0].{field}")), "{} = {:?}: {}", field, value, reason);
             }
 
             #[test]

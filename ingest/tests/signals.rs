@@ -60,6 +60,16 @@ impl Drop for Ingest {
     }
 }
 
+/// `ringpath_ingest_config_reloads_total{outcome="failed"}` from /metrics (`None` before the first failure).
+fn failed_reloads(addr: SocketAddr) -> Option<f64> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: ingest\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines().find(|l| l.starts_with("ringpath_ingest_config_reloads_total{outcome=\"failed\"}")).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill runs").success();
     assert!(ok, "kill {sig}");
@@ -109,7 +119,8 @@ async fn sighup_reloads_accounts_and_sigterm_exits_cleanly() {
 
         std::fs::write(&config, "this is not toml [[[").expect("break");
         signal(child, "-HUP");
-        std::thread::sleep(Duration::from_millis(500));
+        // The collector's own count of refused reloads says the signal was handled.
+        assert!(wait_until(Duration::from_secs(10), || failed_reloads(addr) == Some(1.0)), "the broken file's reload was never attempted");
         assert!(child.try_wait().expect("status").is_none(), "a broken file does not stop the service");
         assert_eq!(beacon(addr, "acc_second"), 204, "the previous accounts stay after a refused reload");
 

@@ -266,3 +266,36 @@ pub async fn wait_text(ch: &clickhouse::Client, sql: &str, want: &str, limit: Du
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Where a test crashes enrich: the `nth` time (1-based) it reaches `stage`
+/// it is parked there for good and the test is told, so a kill lands exactly
+/// at that point of the batch cycle however fast the machine is.
+pub struct CrashPoint {
+    pub hook: ringpath_enrich::pipeline::StageHook,
+    reached: tokio::sync::watch::Receiver<bool>,
+}
+
+impl CrashPoint {
+    pub fn new(stage: ringpath_enrich::pipeline::Stage, nth: u32) -> CrashPoint {
+        let (tx, reached) = tokio::sync::watch::channel(false);
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let hook: ringpath_enrich::pipeline::StageHook = std::sync::Arc::new(move |at| {
+            let park = at == stage && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == nth;
+            if park {
+                let _ = tx.send(true);
+            }
+            Box::pin(async move {
+                if park {
+                    std::future::pending::<()>().await;
+                }
+            })
+        });
+        CrashPoint { hook, reached }
+    }
+
+    /// Waits until enrich is parked at the point (or fails after `limit`).
+    pub async fn parked(&mut self, limit: Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(limit, self.reached.wait_for(|r| *r)).await.context("enrich never reached its crash point")?.context("hook dropped")?;
+        Ok(())
+    }
+}

@@ -183,6 +183,11 @@ impl Stack {
     }
 
     pub fn start_enrich(&mut self, extra: HashMap<String, String>) -> anyhow::Result<()> {
+        self.start_enrich_with_hook(extra, None)
+    }
+
+    /// Starts enrich with a hook at every point of its batch cycle (see `enrich::CrashPoint`).
+    pub fn start_enrich_with_hook(&mut self, extra: HashMap<String, String>, hook: Option<ringpath_enrich::pipeline::StageHook>) -> anyhow::Result<()> {
         let mut env = self.topic_env();
         env.insert("RINGPATH_GEOIP".into(), "off".into());
         env.insert("RINGPATH_CLICKHOUSE_URL".into(), self.clickhouse_url.clone());
@@ -193,7 +198,7 @@ impl Stack {
         env.extend(extra);
         let mut settings = ringpath_enrich::Settings::from_env(&env)?;
         settings.geo = GeoSource::Off; // the fixture geo is passed in directly
-        self.enrich = Some(ringpath_enrich::start(settings, self.accounts.clone(), self.geo.clone())?);
+        self.enrich = Some(ringpath_enrich::start_with_hook(settings, self.accounts.clone(), self.geo.clone(), hook)?);
         Ok(())
     }
 

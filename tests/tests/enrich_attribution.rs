@@ -81,6 +81,10 @@ async fn ask_number(stack: &Stack, visitor: &str, session: &str, url: &str, refe
     resp.json().await.unwrap()
 }
 
+fn ingest_clock(stack: &Stack) -> &ringpath_ingest::app::Clock {
+    &stack.ingest.as_ref().unwrap().state.clock
+}
+
 async fn post_call(stack: &Stack, call_id: &str, to: &str, started_ms: i64) {
     let resp = stack
         .http
@@ -174,7 +178,8 @@ async fn an_exhausted_pool_shares_a_number_and_its_call_goes_to_the_latest_holde
         let (visitor, session) = (format!("visitor-shared-{i}"), format!("session-shared-{i}"));
         collect(&stack, &visitor, &session, &format!("ev-shared-{i}"), landing, "https://www.google.com/").await;
         numbers.push(ask_number(&stack, &visitor, &session, landing, "https://www.google.com/").await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Each hold starts 20 ms after the previous one on the collector's clock, whatever the machine's speed.
+        ingest_clock(&stack).advance(Duration::from_millis(20));
     }
     let shared: Vec<bool> = numbers.iter().map(|n| n["shared"].as_bool().unwrap()).collect();
     assert_eq!(shared, [false, false, false, true], "three numbers for four sessions: {numbers:?}");
@@ -182,8 +187,10 @@ async fn an_exhausted_pool_shares_a_number_and_its_call_goes_to_the_latest_holde
     assert_eq!(reused, numbers[0]["number"].as_str().unwrap(), "the least recently used number is reused");
     stack.wait_count("SELECT count() FROM assignments", 4, LIMIT).await.unwrap();
 
-    post_call(&stack, "CA-shared", &reused, now_ms()).await;
-    post_call(&stack, "CA-alone", numbers[1]["number"].as_str().unwrap(), now_ms()).await;
+    // The calls start after the last hold, on the same clock.
+    let call_at = ingest_clock(&stack).now_ms();
+    post_call(&stack, "CA-shared", &reused, call_at).await;
+    post_call(&stack, "CA-alone", numbers[1]["number"].as_str().unwrap(), call_at).await;
     wait_attribution(&stack, "CA-shared", "session").await;
     wait_attribution(&stack, "CA-alone", "session").await;
     let row = call_row(&stack, "CA-shared").await;

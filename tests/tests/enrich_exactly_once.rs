@@ -8,12 +8,13 @@
 #![allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the workspace's rust-version
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringpath_tests::enrich::*;
 use ringpath_tests::fixtures::*;
+use ringpath_enrich::pipeline::Stage;
 use ringpath_tests::services::PrivateClickHouse;
 use ringpath_tests::{Stack, StackOptions};
 use ringpath_types::wire::{Consent, DlqMessage};
@@ -97,20 +98,24 @@ async fn enrich_killed_mid_batch_and_restarted_stores_every_message_exactly_once
     send_workload(&stack, &workload("kill", events as usize, calls as usize)).await;
     let env = HashMap::from([("RINGPATH_ENRICH_BATCH_ROWS".to_string(), "1000".to_string())]);
 
-    // Several crashes at different points of the batch cycle (filling, inserting, committing).
+    // Crashes at four points of the batch cycle, each reached by enrich
+    // itself (its stage hook), not guessed from a row count: between a
+    // batch's assignments and its events, between its events and its calls,
+    // between its calls and its commit, and just after a commit.
+    let crash_points = [(Stage::AssignmentsStored, 1), (Stage::EventsStored, 2), (Stage::CallsStored, 1), (Stage::Committed, 2)];
     let mut at_kill = Vec::new();
     let t0 = Instant::now();
-    for (round, delay_ms) in [0u64, 130, 270, 410].into_iter().enumerate() {
-        stack.start_enrich(env.clone()).unwrap();
-        let seen = at_kill.last().copied().unwrap_or(0);
-        stack.wait_count("SELECT count() FROM events", seen + 1, Duration::from_secs(60)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    for (round, (stage, nth)) in crash_points.into_iter().enumerate() {
+        let mut crash = CrashPoint::new(stage, nth);
+        stack.start_enrich_with_hook(env.clone(), Some(crash.hook.clone())).unwrap();
+        crash.parked(Duration::from_secs(120)).await.unwrap();
         stack.enrich.take().unwrap().kill().await;
         at_kill.push(count(&stack, "SELECT count() FROM events").await);
-        println!("crash {round}: {} raw event rows stored ({:?} into the test)", at_kill[round], t0.elapsed());
+        println!("crash {round} at {stage:?} #{nth}: {} raw event rows stored ({:?} into the test)", at_kill[round], t0.elapsed());
     }
     // (Raw counts can fall between crashes: background merges collapse replayed duplicates.)
-    assert!(at_kill[0] < events, "the first crash left work behind: {at_kill:?}");
+    assert_eq!(at_kill[0], 0, "the first crash came after the first batch's assignments, before any event: {at_kill:?}");
+    assert!(at_kill.iter().all(|n| *n < events), "every crash left work behind: {at_kill:?}");
 
     stack.start_enrich(env).unwrap();
     println!("restarted after the last crash ({:?} into the test)", t0.elapsed());
@@ -199,12 +204,12 @@ async fn clickhouse_killed_and_restarted_under_load_loses_nothing_and_enrich_res
     let stack = Arc::new(Stack::start(StackOptions { clickhouse_url: Some(ch.url()), ..StackOptions::default() }).await.unwrap());
     let accepted = Arc::new(AtomicU64::new(0));
     let calls_accepted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let load = {
-        let (stack, accepted, calls_accepted) = (stack.clone(), accepted.clone(), calls_accepted.clone());
+        let (stack, accepted, calls_accepted, stop) = (stack.clone(), accepted.clone(), calls_accepted.clone(), stop.clone());
         tokio::spawn(async move {
-            let started = Instant::now();
             let mut i = 0u64;
-            while started.elapsed() < Duration::from_secs(14) {
+            while !stop.load(Ordering::SeqCst) {
                 let events: Vec<Value> = (0..5)
                     .map(|j| json!({"id": format!("ev-out-{i:05}-{j}"), "type": "pageview", "ts": now_ms() - 5, "url": "https://demo.example/", "referrer": "https://www.bing.com/", "props": {}}))
                     .collect();
@@ -222,16 +227,32 @@ async fn clickhouse_killed_and_restarted_under_load_loses_nothing_and_enrich_res
                     }
                 }
                 i += 1;
+                // Pacing of the load generator (about 500 events/s), not a wait for an outcome.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
-    stack.wait_count("SELECT count() FROM events", 1, Duration::from_secs(30)).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Enrich is storing under load before the outage …
+    stack.wait_count("SELECT count() FROM events", 200, Duration::from_secs(60)).await.unwrap();
     ch.kill();
     let stored_before_outage = accepted.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // … the outage lasts until enrich has failed to store and the collector
+    // has gone on accepting (conditions, not a fixed time) …
+    let errors = || stack.enrich.as_ref().unwrap().metrics.store_errors.with_label_values(&["events"]).get();
+    let started = Instant::now();
+    while errors() == 0 || accepted.load(Ordering::SeqCst) < stored_before_outage + 500 {
+        assert!(started.elapsed() < Duration::from_secs(120), "outage: {} failed inserts, {} events accepted since the kill", errors(), accepted.load(Ordering::SeqCst) - stored_before_outage);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     ch.resume().unwrap();
+    // … and the load goes on after ClickHouse is back.
+    let at_resume = accepted.load(Ordering::SeqCst);
+    let started = Instant::now();
+    while accepted.load(Ordering::SeqCst) < at_resume + 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the collector stopped accepting after the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
     load.await.unwrap();
     let (events, calls) = (accepted.load(Ordering::SeqCst), calls_accepted.load(Ordering::SeqCst));
     assert!(events > stored_before_outage + 500, "load continued through the outage ({stored_before_outage} → {events})");
@@ -240,7 +261,7 @@ async fn clickhouse_killed_and_restarted_under_load_loses_nothing_and_enrich_res
     stack.wait_count("SELECT count() FROM calls FINAL", calls, Duration::from_secs(60)).await.unwrap();
     assert_eq!(count(&stack, "SELECT count() FROM events FINAL").await, events);
     assert_eq!(count(&stack, "SELECT count() FROM calls FINAL WHERE attribution = 'source'").await, calls);
-    let errors = stack.enrich.as_ref().unwrap().metrics.store_errors.with_label_values(&["events"]).get();
+    let errors = errors();
     println!("{events} events and {calls} calls accepted; all stored; {errors} failed event inserts retried during the outage");
     assert!(errors > 0, "the outage was noticed by enrich");
     let stack = Arc::try_unwrap(stack).ok().expect("load task finished");

@@ -90,6 +90,13 @@ fn get(path: String) -> Send {
     Send::Http("GET", path, vec![("user-agent", BROWSER_UA.into())], Vec::new())
 }
 
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
 fn nested(depth: usize) -> String {
     format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
 }
@@ -189,6 +196,13 @@ fn cases() -> Vec<Case> {
         c("declared 70 KiB body", Send::Raw(vec![raw_post("/v1/collect", &format!("Content-Length: {}\r\n", big.len()), big.as_bytes())], Duration::ZERO), 413, "larger than 65536", None),
         c("chunked 72 KiB body", Send::Raw(vec![chunked], Duration::ZERO), 413, "larger than 65536", None),
         c("70 KiB through reqwest", collect(format!(r#"{{"v":1,"account":"acc_demo","pad":"{big}"}}"#).into_bytes()), 413, "larger than", None),
+        // Content-Encoding: the limit is on the decoded size; the header must be true.
+        c("gzip bomb (10 MiB of spaces in 10 KiB)", collect_with([text(), vec![("content-encoding", "gzip".into())]].concat(), gzip(&vec![b' '; 10 * 1024 * 1024])), 413, "larger than 65536", None),
+        c("plain JSON labelled gzip", collect_with([text(), vec![("content-encoding", "gzip".into())]].concat(), serde_json::to_vec(&good()).expect("json")), 400, "not valid gzip", COLLECT),
+        c("plain JSON labelled deflate", collect_with([text(), vec![("content-encoding", "deflate".into())]].concat(), serde_json::to_vec(&good()).expect("json")), 400, "not valid deflate", COLLECT),
+        c("gzip cut in half", collect_with([text(), vec![("content-encoding", "gzip".into())]].concat(), { let z = gzip(&serde_json::to_vec(&good()).expect("json")); z[..z.len() / 2].to_vec() }), 400, "not valid gzip", COLLECT),
+        c("brotli encoding", collect_with([text(), vec![("content-encoding", "br".into())]].concat(), b"\x1b\x00".to_vec()), 415, "content encoding", COLLECT),
+        c("gzip twice", collect_with([text(), vec![("content-encoding", "gzip, gzip".into())]].concat(), gzip(&gzip(&serde_json::to_vec(&good()).expect("json")))), 415, "content encoding", COLLECT),
         c("slow body", Send::Raw(vec![raw_post("/v1/collect", "Content-Length: 200\r\n", br#"{"v":1,"acc"#), b"ount".to_vec()], Duration::from_millis(2500)), 408, "in time", None),
         // ---- /v1/p.gif
         c("pixel without d", get("/v1/p.gif".into()), 400, "missing query parameter d", PIXEL),
@@ -234,6 +248,9 @@ fn cases() -> Vec<Case> {
         c("calls negative duration", calls(Some(demo_auth()), call_with(|c| c["duration_s"] = json!(-5))), 400, "duration_s", CALLS),
         c("calls call_id with spaces", calls(Some(demo_auth()), call_with(|c| c["call_id"] = json!("CA 1"))), 400, "call_id", CALLS),
         c("calls caller_name 1 KiB", calls(Some(demo_auth()), call_with(|c| c["caller_name"] = json!("n".repeat(1024)))), 400, "caller_name", CALLS),
+        c("calls plain JSON labelled gzip", Send::Http("POST", "/v1/calls".into(), vec![("content-type", "application/json".into()), ("content-encoding", "gzip".into()), ("authorization", demo_auth())], call_with(|_| {})), 400, "not valid gzip", CALLS),
+        c("calls gzip bomb", Send::Http("POST", "/v1/calls".into(), vec![("content-type", "application/json".into()), ("content-encoding", "gzip".into()), ("authorization", demo_auth())], gzip(&vec![b'0'; 4 * 1024 * 1024])), 413, "larger than 65536", None),
+        c("numbers plain JSON labelled gzip", Send::Http("POST", "/v1/numbers".into(), vec![("content-type", "application/json".into()), ("content-encoding", "gzip".into())], serde_json::to_vec(&numbers_request(DEMO_ACCOUNT, "session-hostile1", "https://demo.example/")).expect("json")), 400, "not valid gzip", NUMBERS),
         c("calls 70 KiB", Send::Http("POST", "/v1/calls".into(), vec![("authorization", demo_auth())], big.clone().into_bytes()), 413, "larger than", None),
         // ---- routes and methods
         c("unknown route", get("/v1/nothing".into()), 404, "not found", None),
@@ -352,10 +369,64 @@ async fn every_hostile_request_gets_a_named_4xx_is_dead_lettered_and_the_service
 
     // Every rejection is counted by cause.
     let metrics = stack.http.get(format!("{}/metrics", stack.ingest_url())).send().await.expect("metrics").text().await.expect("text");
-    for (cause, at_least) in [("invalid", 50.0), ("unknown_account", 5.0), ("forbidden_origin", 5.0), ("media_type", 5.0), ("too_large", 5.0), ("timeout", 1.0), ("unauthorized", 8.0)] {
+    for (cause, at_least) in [("invalid", 50.0), ("unknown_account", 5.0), ("forbidden_origin", 5.0), ("media_type", 5.0), ("too_large", 5.0), ("timeout", 1.0), ("unauthorized", 8.0), ("encoding", 2.0)] {
         let n = metric_value(&metrics, "ringpath_ingest_events_rejected_total", &[("cause", cause)]).unwrap_or(0.0);
         assert!(n >= at_least, "rejected{{cause={cause}}} = {n}, wanted ≥ {at_least}");
     }
     assert_eq!(metric_value(&metrics, "ringpath_ingest_dlq_failed_total", &[]), None, "no dead letter was lost");
+    stack.stop().await.expect("stop");
+}
+
+/// Server-side senders compress: a gzip or deflate body is decoded, accepted
+/// and published exactly as its plain form would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_beacons_and_call_records_are_decoded_and_accepted() {
+    let stack = Stack::start(StackOptions { with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let beacon = good_batch(DEMO_ACCOUNT, "gz", 3);
+    let resp = stack
+        .http
+        .post(format!("{}/v1/collect", stack.ingest_url()))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("user-agent", BROWSER_UA)
+        .body(gzip(&serde_json::to_vec(&beacon).expect("json")))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut zlib, &serde_json::to_vec(&good_batch(DEMO_ACCOUNT, "zl", 2)).expect("json")).expect("deflate");
+    let resp = stack
+        .http
+        .post(format!("{}/v1/collect", stack.ingest_url()))
+        .header("content-type", "text/plain")
+        .header("content-encoding", "deflate")
+        .body(zlib.finish().expect("deflate"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 204);
+    let call = call_record("CA-gzip", SOCIAL_NUMBER);
+    let resp = stack
+        .http
+        .post(format!("{}/v1/calls", stack.ingest_url()))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("authorization", demo_auth())
+        .body(gzip(&serde_json::to_vec(&call).expect("json")))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 202);
+
+    let events = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| m.len() >= 5).await.expect("events");
+    let mut ids: Vec<String> = events.iter().filter_map(|m| m.json()["event"]["id"].as_str().map(str::to_owned)).collect();
+    ids.sort();
+    let mut want: Vec<String> = beacon["events"].as_array().expect("events").iter().map(|e| e["id"].as_str().expect("id").to_owned()).collect();
+    want.extend(["zl-0", "zl-1"].map(String::from));
+    want.sort();
+    assert_eq!(ids, want, "every compressed event published once, as sent");
+    let calls = wait_topic(&stack.brokers, &stack.topics.calls, Duration::from_secs(30), |m| !m.is_empty()).await.expect("calls");
+    assert_eq!(calls[0].json()["call"]["call_id"], "CA-gzip");
     stack.stop().await.expect("stop");
 }

@@ -4,6 +4,7 @@
 //! endpoints (health, readiness, config, snippet, metrics).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,6 +57,15 @@ fn keep_sending(ingest: String, account: &'static str, clients: usize) -> (Arc<A
     (stop, results, tasks)
 }
 
+/// Waits until `count()` reaches `want` (traffic moving), at most 30 s.
+async fn wait_answers(count: &impl Fn() -> usize, want: usize) {
+    let started = std::time::Instant::now();
+    while count() < want {
+        assert!(started.elapsed() < Duration::from_secs(30), "traffic stalled at {} answers, waiting for {want}", count());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old_on_a_bad_file() {
     let dir = std::env::temp_dir().join(format!("rp-reload-{}", ringpath_tests::unique_suffix()));
@@ -72,12 +82,14 @@ async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old
     assert_eq!(beacon(&stack.http, &ingest, &newcomer, &[]).await.status(), 400, "acc_pool is not configured yet");
 
     let (stop, results, tasks) = keep_sending(ingest.clone(), DEMO_ACCOUNT, 3);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // Add acc_pool (what SIGHUP does in the binary), a few times while traffic flows.
+    let answered = || results.lock().expect("lock").len();
+    wait_answers(&answered, 10).await;
+    // Add acc_pool (what SIGHUP does in the binary), a few times while traffic
+    // flows: requests are answered between every two reloads.
     std::fs::write(&path, accounts_with_pool_toml(2, 30)).expect("rewrite config");
     for _ in 0..5 {
         state.reload().expect("reload");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        wait_answers(&answered, answered() + 3).await;
     }
     assert_eq!(beacon(&stack.http, &ingest, &newcomer, &[]).await.status(), 204, "the new account is served after reload");
     let v: Value = stack.http.get(format!("{ingest}/v1/config/{POOL_ACCOUNT}")).send().await.expect("config").json().await.expect("json");
@@ -89,7 +101,7 @@ async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old
     assert!(err.contains("account"), "{err}");
     assert_eq!(beacon(&stack.http, &ingest, &good_batch(POOL_ACCOUNT, "still", 1), &[]).await.status(), 204, "previous accounts kept");
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_answers(&answered, answered() + 10).await;
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         t.await.expect("client");
@@ -115,14 +127,16 @@ async fn graceful_shutdown_fails_readiness_and_loses_nothing_it_acknowledged() {
         assert!(started.elapsed() < Duration::from_secs(30), "no traffic acknowledged: {:?}", results.lock().expect("lock").last());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acknowledged = || results.lock().expect("lock").iter().filter(|(_, s)| *s == 204).count();
+    wait_answers(&acknowledged, acknowledged() + 5).await;
 
     let running = stack.ingest.take().expect("ingest");
     let state = running.state.clone();
-    let stopping = tokio::spawn(running.stop());
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut stopping = Box::pin(running.stop());
+    // The first step of stopping, before it waits for anything, fails readiness.
+    let _ = std::future::poll_fn(|cx| std::task::Poll::Ready(stopping.as_mut().poll(cx))).await;
     assert!(state.shutting_down.load(Ordering::SeqCst), "readiness fails first");
-    tokio::time::timeout(Duration::from_secs(30), stopping).await.expect("stops within its deadline").expect("stop task");
+    tokio::time::timeout(Duration::from_secs(30), stopping).await.expect("stops within its deadline");
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         t.await.expect("client");

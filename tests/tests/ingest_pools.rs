@@ -109,8 +109,10 @@ async fn many_sessions_at_once_never_share_a_number_until_the_pool_is_exhausted(
         assert_eq!(number(&ask_pool(&stack, session).await), number(a), "{session} keeps its number");
     }
 
-    // LRU: renew one session on every number but one; a new session then gets that one.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // LRU: renew one session on every number but one; a new session then
+    // gets that one. The collector's clock moves between uses, so their order
+    // is wall-clock order whatever the machine's speed.
+    clock(&stack).advance(Duration::from_millis(20));
     let mut by_number: HashMap<String, &str> = HashMap::new();
     for (s, a) in &answers {
         by_number.entry(number(a)).or_insert(s.as_str());
@@ -118,7 +120,7 @@ async fn many_sessions_at_once_never_share_a_number_until_the_pool_is_exhausted(
     let numbers = pool_numbers(SIZE);
     let (idle, busy) = numbers.split_last().expect("numbers");
     for n in busy {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        clock(&stack).advance(Duration::from_millis(2));
         ask_pool(&stack, by_number[n]).await;
     }
     let late = ask_pool(&stack, "late-session-0001").await;

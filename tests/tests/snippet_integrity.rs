@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use ringpath_ingest::assets::{Asset, Assets};
 use ringpath_tests::browser::{Browser, PageServer};
 use ringpath_tests::fixtures::*;
+use ringpath_tests::ingest_support::{wait_topic, TopicMessage};
 use ringpath_tests::{Stack, StackOptions};
 use serde_json::Value;
 
@@ -105,6 +106,21 @@ async fn console_until(browser: &Browser, needle: &str, limit: Duration) -> Vec<
     seen
 }
 
+/// Waits until the page and every async script on it have loaded or failed.
+async fn loaded(browser: &Browser) {
+    browser.wait_for("return document.readyState === 'complete'", Duration::from_secs(15)).await.expect("page loaded");
+}
+
+/// Waits for a page view whose URL contains `marker` on the events topic;
+/// returns the URLs of every page view there.
+async fn page_views_once(stack: &Stack, marker: &str) -> Vec<String> {
+    let urls = |messages: &[TopicMessage]| -> Vec<String> { messages.iter().filter_map(|m| m.json()["event"]["url"].as_str().map(str::to_owned)).collect() };
+    let messages = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| urls(m).iter().any(|u| u.contains(marker)))
+        .await
+        .unwrap_or_else(|e| panic!("no page view from {marker} reached the collector: {e}"));
+    urls(&messages)
+}
+
 /// Serves fixed files (path, content type, bytes) on loopback: a site that
 /// hosts its own copy of the snippet, as a first-party proxy would.
 async fn serve(files: Vec<(String, &'static str, Vec<u8>)>) -> (String, actix_web::dev::ServerHandle) {
@@ -179,20 +195,24 @@ async fn the_pinned_tag_runs_the_tracker_and_a_wrong_hash_or_a_tampered_wasm_run
     browser.goto(&pages.url(&format!("/wrong-hash{LANDING}"))).await.expect("goto");
     let seen = console_until(&browser, "integrity", Duration::from_secs(15)).await;
     assert!(seen.iter().any(|m| m.contains("integrity") && m.contains("rp.js")), "no integrity refusal of rp.js in the console: {seen:?}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    loaded(&browser).await;
     assert_eq!(phone_text(&browser).await.expect("eval"), format!("Call us: {SITE_NUMBER_SHOWN}"), "a refused rp.js must not swap the number");
     assert_eq!(browser.eval("return typeof ringpath").await.expect("eval"), "undefined", "a refused rp.js must not run at all");
 
-    // Control for the proxy site: its copy of rp.js with the intact rp.wasm runs.
+    // Control for the proxy site: its copy of rp.js with the intact rp.wasm
+    // runs, swaps and sends its page view to the collector — the path the
+    // refused page would have used, so its silence there is proven, not assumed.
     browser.goto(&format!("{site}/intact/page{LANDING}")).await.expect("goto");
     browser.wait_for(&swapped, Duration::from_secs(20)).await.expect("the site's own copy with the real rp.wasm swaps the number");
+    let beacons = page_views_once(&stack, "/intact/page").await;
+    assert!(!beacons.iter().any(|url| url.contains("/wrong-hash")), "the refused rp.js sent a page view: {beacons:?}");
 
     // A tampered rp.wasm behind a correct rp.js: rp.js runs (its hash matches)
     // but refuses the module it was not built with, so the tracker never starts.
     browser.goto(&format!("{site}/tampered/page{LANDING}")).await.expect("goto");
     let seen = console_until(&browser, "rp.wasm", Duration::from_secs(15)).await;
     assert!(seen.iter().any(|m| m.contains("integrity") && m.contains("rp.wasm")), "no integrity refusal of rp.wasm in the console: {seen:?}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    loaded(&browser).await;
     assert_eq!(phone_text(&browser).await.expect("eval"), format!("Call us: {SITE_NUMBER_SHOWN}"), "a tampered rp.wasm must not swap the number");
     // rp.js installed only its command-queue stub: calls queue up, nothing handles them.
     let queued = browser.eval("ringpath('page'); return [typeof ringpath, Array.isArray(ringpath.q) && ringpath.q.length]").await.expect("eval");
@@ -203,6 +223,10 @@ async fn the_pinned_tag_runs_the_tracker_and_a_wrong_hash_or_a_tampered_wasm_run
         .await
         .expect("eval");
     assert_eq!(browser.wait_for("return window.__rp", Duration::from_secs(10)).await.expect("instantiate"), "instantiated");
+    // Control again: the pinned page's next view reaches the collector; the tampered page's never did.
+    browser.goto(&pages.url(&format!("/pinned{LANDING}&again=1"))).await.expect("goto");
+    let beacons = page_views_once(&stack, "again=1").await;
+    assert!(!beacons.iter().any(|url| url.contains("/tampered/")), "the tracker with a tampered rp.wasm sent a page view: {beacons:?}");
 
     browser.quit().await;
     site_handle.stop(false).await;

@@ -8,6 +8,9 @@
 
 use crate::source::{VisitSource, CLICK_ID_PARAMS};
 
+/// The channel names a rule may use besides the groups `social` and `search`.
+pub const CHANNEL_NAMES: &str = "direct, organic_search, paid_search, organic_social, paid_social, email, referral, display, affiliate, other";
+
 /// The keys of a rule, in the order of [`Rule`]'s fields.
 const KEYS: [&str; 6] = ["source", "medium", "campaign", "channel", "referrer_host", "has"];
 
@@ -20,7 +23,7 @@ pub fn condition_matches(key: &str, want: &str, vs: &VisitSource) -> Option<bool
         "source" => &vs.source,
         "medium" => &vs.medium,
         "campaign" => &vs.campaign,
-        "channel" => vs.channel().as_str(),
+        "channel" => return Some(crate::Channel::named(want).is_some_and(|named| named.contains(&vs.channel()))),
         "referrer_host" => {
             let want = want.to_ascii_lowercase();
             let want = want.strip_prefix("www.").unwrap_or(&want);
@@ -70,8 +73,8 @@ impl Rule {
             }
         }
         if let Some(c) = &self.channel {
-            if crate::Channel::parse(&c.to_ascii_lowercase()).is_none() {
-                return Err(["unknown channel: ", c].concat());
+            if crate::Channel::named(c).is_none() {
+                return Err(["unknown channel: ", c, " (use social, search or one of ", CHANNEL_NAMES, ")"].concat());
             }
         }
         Ok(())
@@ -123,6 +126,24 @@ mod tests {
         assert!(host.matches(&classify("https://d.example/", "https://yelp.com/").unwrap()));
         assert!(!host.matches(&classify("https://d.example/", "https://elp.com/").unwrap()));
         assert!(!host.matches(&classify("https://d.example/", "").unwrap()));
+    }
+
+    #[test]
+    fn channel_groups_match_their_organic_and_paid_members() {
+        let social = rule(|r| r.channel = Some("social".into()));
+        assert!(social.matches(&classify("https://d.example/", "https://t.co/x").unwrap()), "organic social");
+        assert!(social.matches(&classify("https://d.example/?utm_source=facebook&utm_medium=paid_social", "").unwrap()), "paid social");
+        assert!(!social.matches(&classify("https://d.example/", "https://www.google.com/").unwrap()));
+        let search = rule(|r| r.channel = Some("Search".into()));
+        assert!(search.matches(&classify("https://d.example/", "https://www.google.com/").unwrap()), "organic search");
+        assert!(search.matches(&classify("https://d.example/?gclid=1", "").unwrap()), "paid search");
+        assert!(!search.matches(&classify("https://d.example/", "https://t.co/x").unwrap()));
+        assert!(social.validate().is_ok() && search.validate().is_ok());
+        for name in CHANNEL_NAMES.split(", ") {
+            assert!(rule(|r| r.channel = Some(name.into())).validate().is_ok(), "{name}");
+            assert_eq!(crate::Channel::parse(name).map(|c| c.as_str()), Some(name), "CHANNEL_NAMES lists every channel");
+        }
+        assert_eq!(CHANNEL_NAMES.split(", ").count(), crate::Channel::ALL.len());
     }
 
     #[test]

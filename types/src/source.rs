@@ -69,6 +69,22 @@ impl Channel {
     pub fn parse(s: &str) -> Option<Channel> {
         Channel::ALL.into_iter().find(|c| c.as_str() == s)
     }
+
+    /// The channels a rule's `channel = "…"` names: one channel, or a group
+    /// (`social` = organic and paid social, `search` = organic and paid
+    /// search), case-insensitively. `None` for a name that is neither.
+    pub fn named(name: &str) -> Option<&'static [Channel]> {
+        const SOCIAL: [Channel; 2] = [Channel::OrganicSocial, Channel::PaidSocial];
+        const SEARCH: [Channel; 2] = [Channel::OrganicSearch, Channel::PaidSearch];
+        if name.eq_ignore_ascii_case("social") {
+            return Some(&SOCIAL);
+        }
+        if name.eq_ignore_ascii_case("search") {
+            return Some(&SEARCH);
+        }
+        let i = Channel::ALL.iter().position(|c| name.eq_ignore_ascii_case(c.as_str()))?;
+        Some(std::slice::from_ref(&Channel::ALL[i]))
+    }
 }
 
 /// Click-id query parameters ringpath recognises, in the order they are checked.
