@@ -1,4 +1,4 @@
-//! HTTP surface of the dashboard API (SPEC §6): authentication, parameter
+//! HTTP surface of the dashboard API (README "Dashboard API"): authentication, parameter
 //! validation, JSON/CSV rendering. The SQL lives in `reports`.
 
 use std::sync::{Arc, RwLock};

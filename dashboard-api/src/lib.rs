@@ -1,4 +1,4 @@
-//! ringpath dashboard-api: what analysts query (SPEC §6). Reads ClickHouse
+//! ringpath dashboard-api: what analysts query (README "Dashboard API"). Reads ClickHouse
 //! with a read-only user; writes only for erasure. Tenant isolation is
 //! enforced before any query runs.
 

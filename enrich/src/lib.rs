@@ -1,4 +1,4 @@
-//! ringpath enrich: the consumer between Kafka and ClickHouse (SPEC §4, §5).
+//! ringpath enrich: the consumer between Kafka and ClickHouse (README "Kafka topics", README "ClickHouse tables").
 //! Geo-IP on the full address, then IP truncation, traffic classification,
 //! call attribution, exactly-once storage (replays collapse on ids), the
 //! erasure suppression list (an erased visitor is not stored again), retention.

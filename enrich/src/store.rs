@@ -163,7 +163,7 @@ impl Store {
             .await?)
     }
 
-    /// One retention pass (SPEC §1 `retention_days`), cheap when nothing is due:
+    /// One retention pass (README "Configuration" `retention_days`), cheap when nothing is due:
     /// - a monthly partition older than every account's retention (and than
     ///   the default, which covers accounts no longer configured) is dropped;
     /// - otherwise, per table, one asynchronous DELETE mutation covers every

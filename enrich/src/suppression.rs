@@ -5,7 +5,7 @@
 //! replay, a redelivery after a crash or an event in flight at erasure time
 //! would store the visitor again.
 //!
-//! SPEC §6: after erasure "no row holds that visitor anywhere; aggregate
+//! README "Dashboard API": after erasure "no row holds that visitor anywhere; aggregate
 //! counts may stay". So events and number assignments naming an erased id are
 //! not stored, and a call credited to an erased visitor or session is stored
 //! without them — the same fields erasure blanks on calls already stored

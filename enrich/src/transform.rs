@@ -19,7 +19,7 @@ pub struct Located {
     pub geo: GeoInfo,
 }
 
-/// SPEC §5: truncate when the policy says always, the visitor has not
+/// README "ClickHouse tables": truncate when the policy says always, the visitor has not
 /// granted consent, or geo places them in the EU/EEA, UK or Switzerland.
 pub fn locate(raw_ip: &str, consent: Consent, policy: IpPolicy, geo: &dyn GeoLookup) -> Located {
     let Ok(ip) = raw_ip.parse::<IpAddr>() else {

@@ -1,4 +1,4 @@
-//! The collector's HTTP surface (SPEC §3): routes, shared state and the
+//! The collector's HTTP surface (README "Collector (ingest)"): routes, shared state and the
 //! handlers. Parsing and checks live in `validate`, number holds in `numbers`,
 //! Kafka behind `sink::Sink`; this module only wires them to HTTP.
 
@@ -390,7 +390,7 @@ fn event_records(batch: &Batch, received: &Received, skew: i64, topic: &str, bod
         payload.extend_from_slice(b",\"event\":");
         crate::json_out::write_event(&mut payload, event, event.ts + skew)?;
         payload.push(b'}');
-        // Kafka key (SPEC §4): visitor, else session, else event id — as `EventMessage::key`.
+        // Kafka key (README "Kafka topics"): visitor, else session, else event id — as `EventMessage::key`.
         let key = shared.visitor_id.or(shared.session_id).unwrap_or(&event.id);
         records.push(Record { topic: topic.to_owned(), key: key.to_owned(), payload });
     }

@@ -1,4 +1,4 @@
-//! ringpath ingest: the collector (SPEC §3). Beacons, number requests and
+//! ringpath ingest: the collector (README "Collector (ingest)"). Beacons, number requests and
 //! call webhooks are validated and made durable in Kafka before the client
 //! gets a 2xx. It does no enrichment and keeps no data beyond live number holds.
 

@@ -3,7 +3,7 @@
 //! handler publishes every assignment and renewal, and `restore` replays them
 //! after a restart so no held number is handed to someone else.
 //!
-//! Rules (SPEC §3): the same live session always gets the same number; a
+//! Rules (README "Collector (ingest)"): the same live session always gets the same number; a
 //! number is held `hold` after the session's last activity; no number is live
 //! in two sessions unless the pool is exhausted — then the least recently
 //! used number is reused and the assignment is marked shared.

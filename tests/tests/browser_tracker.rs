@@ -106,7 +106,7 @@ fn page(ingest: &str, attrs: &str, head: &str, body: &str) -> String {
 const DEMO: &str = r#"data-account="acc_demo""#;
 const DEMO_NOT_REQUIRED: &str = r#"data-account="acc_demo" data-consent="not-required""#;
 
-/// The NANP forms SPEC §2 lists, for a 10-digit national number.
+/// The NANP forms tracker-wasm/README.md lists, for a 10-digit national number.
 fn nanp_forms(nsn: &str) -> Vec<String> {
     let (area, exchange, line) = (&nsn[..3], &nsn[3..6], &nsn[6..]);
     vec![
@@ -729,7 +729,7 @@ async fn every_beacon_reaches_kafka_with_the_fields_the_pipeline_needs() {
     assert!(view["user_agent"].as_str().is_some_and(|ua| ua.contains("Chrome/")), "{view}");
     let now = ringpath_tests::ingest_support::now_ms();
     assert!(view["event"]["ts"].as_i64().is_some_and(|ts| (now - 60_000..=now).contains(&ts)), "{view}");
-    // The cookies' attributes, as WebDriver reports them: first-party, Lax, the SPEC's lifetimes.
+    // The cookies' attributes, as WebDriver reports them: first-party, Lax, the documented lifetimes.
     let cookies = rig.browser.cookies().await.expect("cookies");
     for (name, lifetime_s) in [("_rp_vid", 395 * 86_400), ("_rp_sid", 1_800), ("_rp_num", 1_800)] {
         let cookie = cookies.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} in {cookies:?}"));

@@ -1,4 +1,4 @@
-//! SPEC §5's IP rule, end to end: visitors from the EU, UK, Switzerland, the
+//! The IP rule (README "ClickHouse tables"), end to end: visitors from the EU, UK, Switzerland, the
 //! US and over IPv6, with and without consent, and an `ip_policy = "always"`
 //! account, go through the real collector, Kafka and enrich into ClickHouse
 //! with real mmdb files of both layouts. Afterwards a scan of every column of

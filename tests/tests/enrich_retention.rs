@@ -1,4 +1,4 @@
-//! Retention (SPEC §1 `retention_days`) enforced by enrich's periodic job on
+//! Retention (README "Configuration" `retention_days`) enforced by enrich's periodic job on
 //! the real ClickHouse: rows of an account older than its retention disappear
 //! from every table (attribution's per-session summary too), younger rows and
 //! other accounts' rows stay; rows of an account no longer configured are

@@ -1,4 +1,4 @@
-//! The accounts file (SPEC §1): accounts, their DNI pools and source numbers,
+//! The accounts file (README "Configuration"): accounts, their DNI pools and source numbers,
 //! agencies. Parsed and validated here; ingest and dashboard-api own reloading.
 
 use std::collections::{BTreeMap, HashSet};

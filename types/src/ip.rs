@@ -1,4 +1,4 @@
-//! IP truncation (SPEC §5): IPv4 to /24, IPv6 to /48, and the list of
+//! IP truncation (README "ClickHouse tables"): IPv4 to /24, IPv6 to /48, and the list of
 //! countries whose visitors are always truncated (EU/EEA, UK, Switzerland).
 
 use std::net::IpAddr;

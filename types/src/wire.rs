@@ -1,5 +1,5 @@
 //! Wire types: what the browser and the telephony provider send to ingest
-//! (SPEC §3), and the JSON documents on the Kafka topics (SPEC §4). Parsing
+//! (README "Collector (ingest)"), and the JSON documents on the Kafka topics (README "Kafka topics"). Parsing
 //! here is structural only; limits and semantic checks live in ingest.
 
 use serde::{Deserialize, Serialize};
@@ -197,7 +197,7 @@ pub struct EventMessage {
 }
 
 impl EventMessage {
-    /// Kafka key (SPEC §4): visitor, else session, else event id.
+    /// Kafka key (README "Kafka topics"): visitor, else session, else event id.
     pub fn key(&self) -> &str {
         self.visitor_id.as_deref().or(self.session_id.as_deref()).unwrap_or(&self.event.id)
     }
