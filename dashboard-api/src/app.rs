@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::auth::{self, AuthError, Principal};
 use crate::params::{self, ParamError};
 use crate::reports::{PageRow, ReportError, Reports};
-use ringpath_enrich::rows::CallRow;
+use ringpath_store::rows::CallRow;
 
 /// Storage bookkeeping, not part of a call as the API shows it.
 const HIDDEN_CALL_COLUMNS: &[&str] = &["version", "received_at"];
@@ -91,8 +91,8 @@ impl From<AuthError> for ApiError {
 
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
-        // TIMEOUT_EXCEEDED: the server stopped the query at max_execution_time.
-        if e.to_string().contains("Code: 159") {
+        // The server stopped the query at max_execution_time (by its error code).
+        if e.is_timeout() {
             tracing::warn!(error = %e, "report stopped by the database's time limit");
             return ApiError::Timeout;
         }
@@ -312,9 +312,8 @@ async fn erasure_status(state: web::Data<State>, req: HttpRequest, path: web::Pa
     authorize(&state, &req, &account)?;
     params::parse_query(req.query_string(), &[])?;
     params::visitor_id(&visitor)?;
-    let (remaining, mutations) = timed(&state, state.reports.erasure_status(&account, &visitor)).await?;
-    let done = remaining == 0 && mutations == 0;
-    Ok(HttpResponse::Ok().json(json!({"status": if done { "done" } else { "pending" }, "remaining_rows": remaining, "pending_mutations": mutations})))
+    let status = timed(&state, state.reports.erasure_status(&account, &visitor)).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": if status.done() { "done" } else { "pending" }, "remaining_rows": status.remaining_rows, "pending_mutations": status.pending_mutations})))
 }
 
 async fn agency_accounts(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

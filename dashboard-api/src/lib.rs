@@ -5,7 +5,6 @@
 pub mod app;
 pub mod auth;
 pub mod csv;
-pub mod generate;
 pub mod openapi;
 pub mod params;
 pub mod reports;
@@ -16,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
-use ringpath_enrich::settings::ClickHouseSettings;
+use ringpath_store::ClickHouseSettings;
 use ringpath_types::accounts::AccountsFile;
 
 #[derive(Debug, Clone)]
@@ -32,8 +31,8 @@ pub struct Settings {
 impl Settings {
     pub fn from_env(env: &HashMap<String, String>) -> anyhow::Result<Settings> {
         let listen = env.get("RINGPATH_DASHBOARD_LISTEN").map(|v| v.parse()).transpose()?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8081)));
-        let writer = ClickHouseSettings::from_env(env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
-        let mut reader = ClickHouseSettings::from_env(env, "RINGPATH_DASHBOARD_CLICKHOUSE_USER", "RINGPATH_DASHBOARD_CLICKHOUSE_PASSWORD", &writer.user)?;
+        let writer = ClickHouseSettings::from_env(env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default").map_err(anyhow::Error::msg)?;
+        let mut reader = ClickHouseSettings::from_env(env, "RINGPATH_DASHBOARD_CLICKHOUSE_USER", "RINGPATH_DASHBOARD_CLICKHOUSE_PASSWORD", &writer.user).map_err(anyhow::Error::msg)?;
         if !env.contains_key("RINGPATH_DASHBOARD_CLICKHOUSE_USER") {
             reader.password = writer.password.clone();
         }

@@ -165,7 +165,7 @@ fn row_schema(columns: &[&str], hidden: &[&str]) -> Value {
 
 fn schemas() -> Value {
     use clickhouse::Row;
-    use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
+    use ringpath_store::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
     let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     let list = |name: &str| json!({"type": "array", "items": r(name)});
     json!({

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use clickhouse::{Client, Row};
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
-use ringpath_enrich::suppression::{self, NewErasure};
+use ringpath_store::erasure::{self, ErasureStatus};
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
+use ringpath_store::views::{PAGEVIEWS_STATE, SESSIONS_SKETCH, SESSIONS_STATE, VISITORS_SKETCH};
+use ringpath_store::StoreError;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-#[error("clickhouse: {0}")]
-pub struct ReportError(#[from] pub clickhouse::error::Error);
+/// A report that failed: what ClickHouse said, classed by `ringpath_store`.
+pub type ReportError = StoreError;
 
 /// Key of rows whose dimension is empty (a direct visit has no referrer host).
 pub const NOT_SET: &str = "(not set)";
@@ -22,16 +23,6 @@ pub const UNATTRIBUTED: &str = "(unattributed)";
 /// An account's calls in [from, to) ms. The `started_at` (seconds) bounds repeat
 /// the range on the partition column so whole months are skipped.
 const CALLS_IN_RANGE: &str = "account_id = ? AND started_at >= toDateTime(?) AND started_at <= toDateTime(?) AND started_ms >= ? AND started_ms < ?";
-
-/// The aggregate states of event_stats (0004/0005 migrations), computed from
-/// events the same way, so the two can be merged in one query.
-pub const SESSIONS_STATE: &str = "uniqIfState(if(session_id != '', session_id, page_id), channel != '')";
-pub const VISITORS_STATE: &str = "uniqIfState(visitor_id, channel != '' AND visitor_id != '')";
-pub const PAGEVIEWS_STATE: &str = "uniqIfState(event_id, event_type = 'pageview')";
-
-/// The sketches of attribution_stats (migrations 0007/0008), from events.
-pub const SESSIONS_SKETCH: &str = "uniqHLL12State(if(session_id != '', session_id, page_id))";
-pub const VISITORS_SKETCH: &str = "uniqHLL12IfState(visitor_id, visitor_id != '')";
 
 /// Whole UTC hours of a range.
 const STATS_IN_RANGE: &str = "account_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)";
@@ -447,149 +438,16 @@ impl Reports {
         Ok(Export { events, calls, assignments, sessions })
     }
 
-    /// Starts erasure: records the visitor and their sessions in the
-    /// suppression list, deletes their events, assignments and sessions rows
-    /// ([`ERASE_TABLES`]; matched by visitor id or by any of their session
-    /// ids) and strips every identifier, IP, phone number, click id and URL
-    /// from their calls, which stay counted.
-    /// ClickHouse runs these as asynchronous mutations; `erasure_status` says
-    /// when they are done.
+    /// Starts erasing a visitor (`ringpath_store::erasure::erase_visitor`).
     pub async fn erase(&self, account: &str, visitor: &str) -> Result<(), ReportError> {
-        let mut sessions: Vec<String> = self
-            .writer
-            .query(
-                "SELECT DISTINCT session_id FROM events WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
-                 UNION ALL SELECT DISTINCT session_id FROM assignments WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
-                 UNION ALL SELECT DISTINCT session_id FROM calls WHERE account_id = ? AND visitor_id = ? AND session_id != ''",
-            )
-            .bind(account)
-            .bind(visitor)
-            .bind(account)
-            .bind(visitor)
-            .bind(account)
-            .bind(visitor)
-            .fetch_all::<String>()
-            .await?;
-        sessions.sort();
-        sessions.dedup();
-        // Tombstones first, before any mutation: Kafka still holds the visitor's
-        // messages (a replay, a redelivery, events in flight), and a mutation
-        // only touches the parts that exist when it is created. Once these are
-        // in, enrich drops rows naming the ids before storing them; a row it
-        // stored on an older copy of the list is covered by the mutations below
-        // if it landed before them, and erased by enrich itself otherwise (it
-        // reads the list again after every insert). In the other order, rows
-        // stored between the mutations and the tombstones would stay.
-        let mut tombstones = self.writer.insert::<NewErasure>("erasures").await?;
-        for tombstone in suppression::tombstones(account, visitor, &sessions) {
-            tombstones.write(&tombstone).await?;
-        }
-        tombstones.end().await?;
-        // Never empty (an empty array literal has no element type on old servers),
-        // and "!" can never be a session id.
-        sessions.push("!".to_owned());
-        // event_stats holds hashes of the visitor's ids in the hours they were
-        // active: drop those hours' rows and rebuild them from the other visitors'
-        // events. The rebuild is inserted after the DELETE is submitted, and a
-        // mutation only touches parts older than itself, so the rebuild stays;
-        // events arriving meanwhile are in both, and uniq states are sets.
-        let mut hours: Vec<u32> = self
-            .writer
-            .query("SELECT DISTINCT toUInt32(toStartOfHour(ts)) FROM events WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))")
-            .bind(account)
-            .bind(visitor)
-            .bind(&sessions)
-            .fetch_all::<u32>()
-            .await?;
-        hours.push(0);
-        // The bounds let the sort key skip the days the visitor was not there.
-        let first_hour = hours.iter().copied().filter(|h| *h > 0).min().unwrap_or(0);
-        let after_last_hour = hours.iter().copied().max().unwrap_or(0).saturating_add(3600);
-        let daily_select = ATTRIBUTION_SELECT.replace("toStartOfHour(ts) AS hour", "toStartOfDay(ts, 'UTC') AS hour");
-        let mut days: Vec<u32> = hours.iter().map(|h| h / 86_400 * 86_400).collect();
-        days.sort_unstable();
-        days.dedup();
-        let first_day = days.iter().copied().filter(|d| *d > 0).min().unwrap_or(0);
-        let after_last_day = days.iter().copied().max().unwrap_or(0).saturating_add(86_400);
-        let tables = [
-            ("event_stats", STATS_SELECT, STATS_GROUP_BY, &hours, "toStartOfHour(ts)", first_hour, after_last_hour),
-            ("attribution_stats", ATTRIBUTION_SELECT, ATTRIBUTION_REST, &hours, "toStartOfHour(ts)", first_hour, after_last_hour),
-            ("attribution_daily", daily_select.as_str(), ATTRIBUTION_REST, &days, "toStartOfDay(ts, 'UTC')", first_day, after_last_day),
-        ];
-        for (table, select, rest, periods, period_of, lo, hi) in tables {
-            // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
-            self.writer.query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''")).bind(account).bind(periods).bind(visitor).execute().await?;
-            let (array_join, group_by) = rest.split_once(" GROUP BY ").map(|(a, g)| (a.to_owned(), format!("GROUP BY {g}"))).unwrap_or((String::new(), rest.to_owned()));
-            let channel_only = if table == "event_stats" { "" } else { " AND channel != ''" };
-            self.writer
-                .query(&format!(
-                    "INSERT INTO {table} SELECT {select} FROM events {array_join} \
-                     WHERE account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32({period_of})) \
-                     AND NOT (visitor_id = ? OR has(?, session_id)){channel_only} {group_by}"
-                ))
-                .bind(account)
-                .bind(lo)
-                .bind(hi)
-                .bind(periods)
-                .bind(visitor)
-                .bind(&sessions)
-                .execute()
-                .await?;
-        }
-        // Calls anonymised, rows deleted: the statements enrich's late clean-up issues too.
-        let session_ids: Vec<&str> = sessions.iter().map(String::as_str).collect();
-        ringpath_enrich::store::erase_ids(&self.writer, account, &[visitor], &session_ids).await?;
-        Ok(())
+        erasure::erase_visitor(&self.writer, account, visitor).await
     }
 
-    /// Rows that still name the visitor, and unfinished mutations that erase
-    /// them; erasure is done when both are zero.
-    pub async fn erasure_status(&self, account: &str, visitor: &str) -> Result<(u64, u64), ReportError> {
-        let remaining = self
-            .reader
-            .query(
-                "SELECT (SELECT count() FROM events WHERE account_id = ? AND visitor_id = ?) + (SELECT count() FROM calls WHERE account_id = ? AND visitor_id = ?) \
-                 + (SELECT count() FROM assignments WHERE account_id = ? AND visitor_id = ?) + (SELECT count() FROM sessions WHERE account_id = ? AND visitor_id = ?)",
-            )
-            .bind(account)
-            .bind(visitor)
-            .bind(account)
-            .bind(visitor)
-            .bind(account)
-            .bind(visitor)
-            .bind(account)
-            .bind(visitor)
-            .fetch_one::<u64>()
-            .await?;
-        // The visitor id is in every mutation erase() starts (as a quoted literal).
-        let pending = self
-            .reader
-            .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0 AND position(command, ?) > 0")
-            .bind(format!("'{visitor}'"))
-            .fetch_one::<u64>()
-            .await?;
-        Ok((remaining, pending))
+    /// How far a visitor's erasure is.
+    pub async fn erasure_status(&self, account: &str, visitor: &str) -> Result<ErasureStatus, ReportError> {
+        erasure::erasure_status(&self.reader, account, visitor).await
     }
 }
-
-/// The select list and grouping of the event_stats_mv materialized view
-/// (migration 0005), for rebuilding hours after an erasure. A unit test keeps
-/// them equal to the migration.
-pub const STATS_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_bot, channel, source, medium, campaign, if(channel != '', path, '') AS landing_page, referrer_host, \
-    uniqIfState(if(session_id != '', session_id, page_id), channel != '') AS sessions, uniqIfState(visitor_id, channel != '' AND visitor_id != '') AS visitors, \
-    uniqIfState(event_id, event_type = 'pageview') AS pageviews";
-pub const STATS_GROUP_BY: &str = "GROUP BY account_id, hour, is_bot, channel, source, medium, campaign, landing_page, referrer_host";
-
-/// The select list, ARRAY JOIN and grouping of attribution_stats_mv (migration
-/// 0008; its WHERE is `channel != ''`), for the same rebuild.
-pub const ATTRIBUTION_SELECT: &str = "account_id, toStartOfHour(ts) AS hour, is_bot, dim.1 AS dimension, dim.2 AS key, \
-    uniqHLL12State(if(session_id != '', session_id, page_id)) AS sessions, uniqHLL12IfState(visitor_id, visitor_id != '') AS visitors";
-pub const ATTRIBUTION_REST: &str = "ARRAY JOIN [('channel', channel), ('source', source), ('medium', medium), ('campaign', campaign), ('landing_page', path), ('referrer_host', referrer_host)] AS dim \
-    GROUP BY account_id, hour, is_bot, dimension, key";
-
-/// Tables whose rows about a visitor are deleted outright (calls are
-/// anonymised instead): enrich's list, which its own late clean-up uses too.
-pub use ringpath_enrich::store::ERASE_TABLES;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Export {
@@ -604,32 +462,6 @@ pub struct Export {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-
-    fn squash(s: &str) -> String {
-        s.split_whitespace().collect::<Vec<_>>().join(" ").replace("( ", "(").replace(" )", ")")
-    }
-
-    #[test]
-    fn the_stats_rebuild_computes_what_the_materialized_view_does() {
-        let migration: String = include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-        let view = squash(&migration);
-        let backfill: String = include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-        assert!(squash(&backfill).contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "the backfill computes the same");
-        assert!(view.contains(&format!("SELECT {} FROM {{db}}.events {}", squash(STATS_SELECT), squash(STATS_GROUP_BY))), "{view}");
-        let sketches: String = include_str!("../../infra/clickhouse/migrations/0008_attribution_stats_mv.sql").lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-        let (join, group) = ATTRIBUTION_REST.split_once(" GROUP BY ").unwrap();
-        assert!(
-            squash(&sketches).contains(&format!("SELECT {} FROM {{db}}.events {} WHERE channel != '' GROUP BY {}", squash(ATTRIBUTION_SELECT), squash(join), squash(group))),
-            "{}",
-            squash(&sketches)
-        );
-        for sketch in [SESSIONS_SKETCH, VISITORS_SKETCH] {
-            assert!(squash(&sketches).contains(sketch), "{sketch}");
-        }
-        for state in [SESSIONS_STATE, VISITORS_STATE, PAGEVIEWS_STATE] {
-            assert!(view.contains(state), "{state}");
-        }
-    }
 
     #[test]
     fn ranges_split_into_whole_hours_and_ragged_ends() {

@@ -15,8 +15,7 @@
 use ringpath_types::accounts::Account;
 use ringpath_types::wire::CallMessage;
 
-use crate::rows::{AssignmentRow, CallRow};
-use crate::store::SessionTouch;
+use ringpath_store::rows::{AssignmentRow, CallRow, SessionTouch};
 
 pub const LINEAR_LOOKBACK_MS: u64 = 30 * 24 * 3600 * 1000;
 

@@ -6,11 +6,15 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap
 
+pub mod attribute;
 pub mod attribution;
+pub mod calls;
+pub mod consumer;
+pub mod dead_letters;
 pub mod geo;
 pub mod metrics;
 pub mod pipeline;
-pub mod rows;
+pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod suppression;
@@ -64,17 +68,17 @@ pub fn start_with_hook(settings: Settings, accounts: AccountsFile, geo: Arc<dyn 
     let (tx, rx) = watch::channel(false);
     let pipeline = pipeline::Pipeline::new(settings.clone(), geo, accounts.clone(), metrics.clone(), hook)?;
     let retention = tokio::spawn(retention_loop(settings.clone(), accounts.clone(), metrics.clone(), rx.clone()));
-    let task = tokio::spawn(async move { pipeline.run(rx).await });
+    let task = tokio::spawn(async move { pipeline.run(rx).await.map_err(anyhow::Error::from) });
     Ok(Running { shutdown: tx, task, retention, accounts, metrics })
 }
 
 /// Deletes rows older than each account's `retention_days`, periodically.
 async fn retention_loop(settings: Settings, accounts: Arc<RwLock<Arc<AccountsFile>>>, metrics: Arc<metrics::Metrics>, mut shutdown: watch::Receiver<bool>) {
-    let store = store::Store::new(&settings.clickhouse);
+    let client = settings.clickhouse.client();
     loop {
         let current = accounts.read().unwrap_or_else(|p| p.into_inner()).clone();
         let policy: Vec<(String, u32)> = current.account.iter().map(|a| (a.id.clone(), a.retention_days)).collect();
-        match store.apply_retention(&policy, pipeline::now_ms() / 1000).await {
+        match ringpath_store::retention::apply_retention(&client, &policy, ringpath_types::time::now_ms() / 1000).await {
             Ok(pass) => {
                 for (table, partition) in &pass.dropped_partitions {
                     tracing::info!(table, partition, "retention: dropped a partition past every account's retention");

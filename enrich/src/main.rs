@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use ringpath_enrich::{geo, store::Store, Settings};
+use ringpath_enrich::{geo, Settings};
 use ringpath_types::accounts::AccountsFile;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -22,8 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1).unwrap_or_else(|| "run".into());
     match command.as_str() {
         "migrate" => {
-            let ch = ringpath_enrich::settings::ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
-            let applied = Store::migrate(&ch).await.context("applying migrations")?;
+            let ch = ringpath_enrich::settings::clickhouse_from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
+            let applied = ringpath_store::migrate(&ch).await.context("applying migrations")?;
             let (brokers, topics) = (kafka_brokers(&env), ringpath_types::wire::Topics::from_env(&env));
             let created = ringpath_enrich::topics::ensure_topics(&brokers, &topics, topic_partitions(&env)?, topic_replication(&env)?)
                 .await

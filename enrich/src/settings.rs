@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use ringpath_store::ClickHouseSettings;
 use ringpath_types::wire::Topics;
 
 /// Where geo data comes from.
@@ -20,50 +21,9 @@ pub enum GeoSource {
     Off,
 }
 
-#[derive(Clone)]
-pub struct ClickHouseSettings {
-    pub url: String,
-    pub user: String,
-    pub password: String,
-    pub database: String,
-}
-
-impl std::fmt::Debug for ClickHouseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseSettings")
-            .field("url", &self.url)
-            .field("user", &self.user)
-            .field("password", &if self.password.is_empty() { "" } else { "***" })
-            .field("database", &self.database)
-            .finish()
-    }
-}
-
-impl ClickHouseSettings {
-    pub fn from_env(env: &HashMap<String, String>, user_key: &str, password_key: &str, default_user: &str) -> Result<ClickHouseSettings, SettingsError> {
-        let get = |k: &str, d: &str| env.get(k).cloned().unwrap_or_else(|| d.to_owned());
-        let database = get("RINGPATH_CLICKHOUSE_DATABASE", "ringpath");
-        if database.is_empty() || !database.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(SettingsError { key: "RINGPATH_CLICKHOUSE_DATABASE", reason: "must be [A-Za-z0-9_]+".into() });
-        }
-        Ok(ClickHouseSettings {
-            url: get("RINGPATH_CLICKHOUSE_URL", "http://127.0.0.1:18123"),
-            user: get(user_key, default_user),
-            password: get(password_key, ""),
-            database,
-        })
-    }
-
-    /// A client for this server. Validation is off: the schema check it does
-    /// needs ClickHouse ≥ 24, and CI runs 18.16.
-    pub fn client(&self) -> clickhouse::Client {
-        clickhouse::Client::default()
-            .with_url(&self.url)
-            .with_user(&self.user)
-            .with_password(&self.password)
-            .with_database(&self.database)
-            .with_validation(false)
-    }
+/// ClickHouse settings from `RINGPATH_CLICKHOUSE_*`.
+pub fn clickhouse_from_env(env: &HashMap<String, String>, user_key: &str, password_key: &str, default_user: &str) -> Result<ClickHouseSettings, SettingsError> {
+    ClickHouseSettings::from_env(env, user_key, password_key, default_user).map_err(|reason| SettingsError { key: "RINGPATH_CLICKHOUSE_DATABASE", reason })
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +82,7 @@ impl Settings {
             kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into()),
             group_id: env.get("RINGPATH_ENRICH_GROUP").cloned().unwrap_or_else(|| "ringpath-enrich".into()),
             topics: Topics::from_env(env),
-            clickhouse: ClickHouseSettings::from_env(env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?,
+            clickhouse: clickhouse_from_env(env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?,
             geo,
             config_path: parse(env, "RINGPATH_CONFIG", PathBuf::from("ringpath.toml"))?,
             batch_rows: parse(env, "RINGPATH_ENRICH_BATCH_ROWS", 20_000usize)?,

@@ -1,69 +1,25 @@
-//! ClickHouse adapter: schema migrations, batched inserts, the look-ups that
-//! attribution needs, erasure-safe retention. Every user-supplied value is
-//! bound with `?`; only the database name (validated at start) is formatted in.
+//! enrich's ClickHouse adapter: batched inserts, the look-ups attribution
+//! needs ([`crate::attribute::Lookups`]), calls still waiting for a holder,
+//! and the erasure clean-up. The schema, retention and erasure statements
+//! belong to `ringpath-store`. Every user-supplied value is bound with `?`.
 
 use std::collections::HashMap;
 
 use clickhouse::{Client, Row};
+use ringpath_store::erasure::Erasure;
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow, SessionRow, SessionTouch};
+use ringpath_store::{ClickHouseSettings, StoreError};
 use serde::Deserialize;
 
-use crate::rows::{AssignmentRow, CallRow, EventRow};
-use crate::settings::ClickHouseSettings;
-use crate::suppression::{self, Erasure, LateIds};
-
-/// Migrations, applied in order, each once (`ringpath.schema_migrations`).
-pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_events", include_str!("../../infra/clickhouse/migrations/0001_events.sql")),
-    ("0002_calls", include_str!("../../infra/clickhouse/migrations/0002_calls.sql")),
-    ("0003_assignments", include_str!("../../infra/clickhouse/migrations/0003_assignments.sql")),
-    // Owned by dashboard-api: hourly aggregates for its reports (erasure rebuilds them).
-    ("0004_event_stats", include_str!("../../infra/clickhouse/migrations/0004_event_stats.sql")),
-    ("0005_event_stats_mv", include_str!("../../infra/clickhouse/migrations/0005_event_stats_mv.sql")),
-    ("0006_event_stats_backfill", include_str!("../../infra/clickhouse/migrations/0006_event_stats_backfill.sql")),
-    ("0007_attribution_stats", include_str!("../../infra/clickhouse/migrations/0007_attribution_stats.sql")),
-    ("0008_attribution_stats_mv", include_str!("../../infra/clickhouse/migrations/0008_attribution_stats_mv.sql")),
-    ("0009_attribution_stats_backfill", include_str!("../../infra/clickhouse/migrations/0009_attribution_stats_backfill.sql")),
-    ("0010_attribution_daily", include_str!("../../infra/clickhouse/migrations/0010_attribution_daily.sql")),
-    ("0011_attribution_daily_mv", include_str!("../../infra/clickhouse/migrations/0011_attribution_daily_mv.sql")),
-    ("0012_attribution_daily_backfill", include_str!("../../infra/clickhouse/migrations/0012_attribution_daily_backfill.sql")),
-    // The erasure suppression list: written by dashboard-api, read by enrich (suppression.rs).
-    ("0013_erasures", include_str!("../../infra/clickhouse/migrations/0013_erasures.sql")),
-    // A visitor's sessions by visitor, for call attribution's look-ups (visitor_touches).
-    ("0014_sessions", include_str!("../../infra/clickhouse/migrations/0014_sessions.sql")),
-    ("0014_sessions_mv", include_str!("../../infra/clickhouse/migrations/0014_sessions_mv.sql")),
-    ("0014_sessions_mv_backfill", include_str!("../../infra/clickhouse/migrations/0014_sessions_mv_backfill.sql")),
-];
-
-pub const TABLES: &[&str] = &["events", "calls", "assignments"];
-
-#[derive(Debug, thiserror::Error)]
-#[error("clickhouse: {0}")]
-pub struct StoreError(#[from] pub clickhouse::error::Error);
+use crate::attribute::{HolderQuery, Lookups, SessionQuery, TouchQuery};
+use crate::suppression::{LateIds, TombstoneSource};
 
 #[derive(Clone)]
 pub struct Store {
     client: Client,
 }
 
-/// A session of a visitor as its events saw it: where it came from.
-#[derive(Debug, Clone, PartialEq, Row, Deserialize, Default)]
-pub struct SessionTouch {
-    pub session_id: String,
-    pub started_ms: u64,
-    pub channel: String,
-    pub source: String,
-    pub medium: String,
-    pub campaign: String,
-    pub landing_page: String,
-    pub referrer_host: String,
-}
-
 const DAY_MS: u64 = 86_400_000;
-
-/// Drops SQL comment lines: the client treats `?` as a bind marker anywhere.
-fn strip_comments(sql: &str) -> String {
-    sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n")
-}
 
 impl Store {
     pub fn new(settings: &ClickHouseSettings) -> Store {
@@ -72,29 +28,6 @@ impl Store {
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// Creates the database and applies pending migrations. Idempotent.
-    pub async fn migrate(settings: &ClickHouseSettings) -> Result<Vec<String>, StoreError> {
-        let db = &settings.database;
-        let root = ClickHouseSettings { database: "default".into(), ..settings.clone() }.client();
-        root.query(&format!("CREATE DATABASE IF NOT EXISTS {db}")).execute().await?;
-        root.query(&format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version String, applied_at DateTime) ENGINE = MergeTree ORDER BY version"
-        ))
-        .execute()
-        .await?;
-        let applied: Vec<String> = root.query(&format!("SELECT version FROM {db}.schema_migrations")).fetch_all::<String>().await?;
-        let mut done = Vec::new();
-        for (version, sql) in MIGRATIONS {
-            if applied.iter().any(|a| a == version) {
-                continue;
-            }
-            root.query(&strip_comments(&sql.replace("{db}", db))).execute().await?;
-            root.query(&format!("INSERT INTO {db}.schema_migrations (version, applied_at) VALUES (?, now())")).bind(*version).execute().await?;
-            done.push((*version).to_owned());
-        }
-        Ok(done)
     }
 
     async fn insert_rows<T>(&self, table: &str, rows: &[T::Value<'_>]) -> Result<(), StoreError>
@@ -162,73 +95,6 @@ impl Store {
             .fetch_all::<CallRow>()
             .await?)
     }
-
-    /// One retention pass (README "Configuration" `retention_days`), cheap when nothing is due:
-    /// - a monthly partition older than every account's retention (and than
-    ///   the default, which covers accounts no longer configured) is dropped;
-    /// - otherwise, per table, one asynchronous DELETE mutation covers every
-    ///   account that has rows older than its own cutoff. Cutoffs are whole
-    ///   UTC days, so a steady stream issues at most one mutation per table a
-    ///   day, and none while an earlier mutation on the table is still running.
-    pub async fn apply_retention(&self, accounts: &[(String, u32)], now_s: i64) -> Result<RetentionPass, StoreError> {
-        let today = now_s.div_euclid(86_400) * 86_400;
-        let cutoff = |days: u32| (today - i64::from(days.max(1)) * 86_400).clamp(0, i64::from(u32::MAX)) as u32;
-        let longest = accounts.iter().map(|(_, d)| *d).max().unwrap_or(0).max(DEFAULT_RETENTION_DAYS);
-        let latest_cutoff = accounts.iter().map(|(_, d)| cutoff(*d)).max().unwrap_or(0);
-        let mut pass = RetentionPass::default();
-        for (table, column) in RETENTION_TABLES {
-            let partitions: Vec<String> = self
-                .client
-                .query("SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active")
-                .bind(table)
-                .fetch_all::<String>()
-                .await?;
-            for partition in partitions {
-                let Some(end) = month_partition_end(&partition) else { continue };
-                if end <= i64::from(cutoff(longest)) {
-                    self.client.query(&format!("ALTER TABLE {table} DROP PARTITION {partition}")).execute().await?;
-                    pass.dropped_partitions.push((table.to_owned(), partition));
-                }
-            }
-            if accounts.is_empty() {
-                continue;
-            }
-            let oldest: Vec<AccountOldest> = self
-                .client
-                .query(&format!("SELECT account_id, toUInt32(min({column})) AS oldest FROM {table} WHERE {column} < toDateTime(?) GROUP BY account_id"))
-                .bind(latest_cutoff)
-                .fetch_all::<AccountOldest>()
-                .await?;
-            let due: Vec<(String, u32)> = accounts
-                .iter()
-                .filter(|(id, days)| oldest.iter().any(|o| &o.account_id == id && o.oldest < cutoff(*days)))
-                .map(|(id, days)| (id.clone(), cutoff(*days)))
-                .collect();
-            if due.is_empty() {
-                continue;
-            }
-            let running: u64 = self
-                .client
-                .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ? AND is_done = 0")
-                .bind(table)
-                .fetch_one::<u64>()
-                .await?;
-            if running > 0 {
-                continue;
-            }
-            let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
-            let cutoffs: Vec<u32> = due.iter().map(|(_, c)| *c).collect();
-            // transform(): one mutation for all due accounts; others map to 0 (nothing older).
-            self.client
-                .query(&format!("ALTER TABLE {table} DELETE WHERE {column} < toDateTime(transform(account_id, ?, ?, toUInt32(0)))"))
-                .bind(&ids)
-                .bind(&cutoffs)
-                .execute()
-                .await?;
-            pass.deletions.push((table.to_owned(), ids.iter().map(|s| (*s).to_owned()).collect()));
-        }
-        Ok(pass)
-    }
 }
 
 /// Calls looked up in one query at most: their keys are bound inline, and a
@@ -244,73 +110,17 @@ const HOLDER_WINDOW_MS: u64 = 3_600_000;
 /// persistent visitor id can have thousands).
 const SESSIONS_PER_VISITOR: usize = 1000;
 
-/// Who held a number when a call to it started.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HolderQuery {
-    pub account: String,
-    pub number: String,
-    pub at_ms: u64,
-}
-
-/// A visitor's sessions before a call: the first one known before `to_ms`
-/// (first touch) and every one that started in [from_ms, to_ms] (linear).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TouchQuery {
-    pub account: String,
-    pub visitor: String,
-    pub from_ms: u64,
-    pub to_ms: u64,
-}
-
-/// A holder session's own source, looked up by id under its visitor id (or
-/// none: a session without consent's visitor id stores `visitor_id = ''`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionQuery {
-    pub account: String,
-    pub visitor: String,
-    pub session: String,
-}
-
-/// A row of the `sessions` table folded to its earliest landing.
-#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
-struct StoredSession {
-    account_id: String,
-    visitor_id: String,
-    session_id: String,
-    started_ms: u64,
-    channel: String,
-    source: String,
-    medium: String,
-    campaign: String,
-    landing_page: String,
-    referrer_host: String,
-}
-
-impl StoredSession {
-    fn touch(self) -> SessionTouch {
-        SessionTouch {
-            session_id: self.session_id,
-            started_ms: self.started_ms,
-            channel: self.channel,
-            source: self.source,
-            medium: self.medium,
-            campaign: self.campaign,
-            landing_page: self.landing_page,
-            referrer_host: self.referrer_host,
-        }
-    }
-}
-
 /// Sessions of the `sessions` table (migration 0014) matching `filter`, each
-/// folded to its earliest landing: rows the ReplacingMergeTree has not merged
-/// yet, and a session whose landings fall into two monthly partitions, give
-/// the same answer as merged ones, without FINAL. The inner query renames
-/// the columns because ClickHouse 18.16 lets a SELECT alias shadow a column
-/// (`argMin(channel, …) AS channel` would nest aggregates).
+/// folded to its earliest landing and read as a [`SessionRow`]: rows the
+/// ReplacingMergeTree has not merged yet, and a session whose landings fall
+/// into two monthly partitions, give the same answer as merged ones, without
+/// FINAL. The inner query renames the columns because ClickHouse 18.16 lets a
+/// SELECT alias shadow a column (`argMin(channel, …) AS channel` would nest aggregates).
 fn folded_sessions(filter: &str, tail: &str) -> String {
     [
-        "SELECT account_id, visitor_id, session_id, min(t) AS started_ms, argMin(c, t) AS channel, argMin(s, t) AS source, \
-         argMin(m, t) AS medium, argMin(ca, t) AS campaign, argMin(p, t) AS landing_page, argMin(r, t) AS referrer_host FROM \
+        "SELECT account_id, visitor_id, session_id, toDateTime(intDiv(min(t), 1000)) AS started_at, min(t) AS started_ms, argMin(c, t) AS channel, \
+         argMin(s, t) AS source, argMin(m, t) AS medium, argMin(ca, t) AS campaign, argMin(p, t) AS landing_page, argMin(r, t) AS referrer_host, \
+         bitNot(min(t)) AS rank FROM \
          (SELECT account_id, visitor_id, session_id, started_ms AS t, channel AS c, source AS s, medium AS m, campaign AS ca, \
           landing_page AS p, referrer_host AS r FROM sessions WHERE ",
         filter,
@@ -366,11 +176,11 @@ fn touches_at(sessions: &[SessionTouch], q: &TouchQuery) -> Vec<SessionTouch> {
 }
 
 /// The look-ups of call attribution, each for many calls in few queries.
-impl Store {
+impl Lookups for Store {
     /// For each call (same order): its number's assignment rows that cover
     /// its start or ended in the day before it, oldest first. One read per
     /// run of calls within [`HOLDER_WINDOW_MS`], for all their numbers.
-    pub async fn number_histories(&self, calls: &[HolderQuery]) -> Result<Vec<Vec<AssignmentRow>>, StoreError> {
+    async fn number_histories(&self, calls: &[HolderQuery]) -> Result<Vec<Vec<AssignmentRow>>, StoreError> {
         let mut out = vec![Vec::new(); calls.len()];
         let mut order: Vec<usize> = (0..calls.len()).collect();
         order.sort_by_key(|i| calls[*i].at_ms);
@@ -399,7 +209,7 @@ impl Store {
     /// first may be among both), each with the source of its landing. No
     /// history for an empty visitor id. Reads the `sessions` table, where a
     /// visitor's sessions are one short range of the sort key.
-    pub async fn visitor_touches(&self, calls: &[TouchQuery]) -> Result<Vec<Vec<SessionTouch>>, StoreError> {
+    async fn visitor_touches(&self, calls: &[TouchQuery]) -> Result<Vec<Vec<SessionTouch>>, StoreError> {
         let mut keys: Vec<(&str, &str)> = calls.iter().filter(|q| !q.visitor.is_empty()).map(|q| (q.account.as_str(), q.visitor.as_str())).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -420,7 +230,7 @@ impl Store {
             for key in chunk {
                 query = query.bind(key);
             }
-            let rows = query.bind(to).bind(from).fetch_all::<StoredSession>().await?;
+            let rows = query.bind(to).bind(from).fetch_all::<SessionRow>().await?;
             for row in rows {
                 by_visitor.entry((row.account_id.clone(), row.visitor_id.clone())).or_default().push(row.touch());
             }
@@ -438,7 +248,7 @@ impl Store {
     /// For each query (same order): the session's source from its landing,
     /// found under the query's visitor id or under none (its events carried
     /// no visitor id); `None` when no event of the session had a source.
-    pub async fn sessions_by_id(&self, sessions: &[SessionQuery]) -> Result<Vec<Option<SessionTouch>>, StoreError> {
+    async fn sessions_by_id(&self, sessions: &[SessionQuery]) -> Result<Vec<Option<SessionTouch>>, StoreError> {
         let mut keys: Vec<(&str, &str, &str)> = Vec::new();
         for q in sessions {
             keys.push((q.account.as_str(), "", q.session.as_str()));
@@ -455,7 +265,7 @@ impl Store {
             for key in chunk {
                 query = query.bind(key);
             }
-            for row in query.fetch_all::<StoredSession>().await? {
+            for row in query.fetch_all::<SessionRow>().await? {
                 let key = (row.account_id.clone(), row.session_id.clone());
                 let touch = row.touch();
                 // Landings stored with and without the visitor id: the earliest is the session's source.
@@ -473,19 +283,13 @@ impl Store {
 /// of rows stored too late for it, and the look-up that keeps a redelivered
 /// call from replacing its stored attribution.
 impl Store {
-    /// Tombstones with `erased_at` at or after `since_s` (0: all of them).
-    pub async fn erasures_since(&self, since_s: u32) -> Result<Vec<Erasure>, StoreError> {
-        Ok(self.client.query("SELECT ?fields FROM erasures WHERE erased_at >= toDateTime(?)").bind(since_s).fetch_all::<Erasure>().await?)
-    }
-
     /// Removes rows of `account` stored while an erasure of these ids was
     /// being written (too late for the filter, too late for the erasure's own
-    /// mutations): deletes their rows in [`ERASE_TABLES`], anonymises their
-    /// calls — the same statements dashboard-api's erasure issues.
+    /// mutations): the same statements an erasure issues (`erase_ids`).
     pub async fn erase_late_rows(&self, account: &str, late: &LateIds) -> Result<(), StoreError> {
         let visitors: Vec<&str> = late.visitors.iter().map(String::as_str).collect();
         let sessions: Vec<&str> = late.sessions.iter().map(String::as_str).collect();
-        Ok(erase_ids(&self.client, account, &visitors, &sessions).await?)
+        ringpath_store::erasure::erase_ids(&self.client, account, &visitors, &sessions).await
     }
 
     /// The newest stored version of each call among `keys` (`account|call_id`)
@@ -510,6 +314,12 @@ impl Store {
     }
 }
 
+impl TombstoneSource for Store {
+    async fn erasures_since(&self, since_s: u32) -> Result<Vec<Erasure>, StoreError> {
+        ringpath_store::erasure::erasures_since(&self.client, since_s).await
+    }
+}
+
 /// A call already stored, and its newest version.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
 pub struct StoredCall {
@@ -518,106 +328,9 @@ pub struct StoredCall {
     pub newest: u64,
 }
 
-/// Tables whose rows naming an erased visitor or one of their sessions are
-/// deleted outright (calls stay counted and are anonymised instead): the
-/// erasure's mutations (dashboard-api) and enrich's late clean-up both use
-/// this list. `sessions` is filled from events by a materialized view, so it
-/// must be erased with them.
-pub const ERASE_TABLES: &[&str] = &["events", "assignments", "sessions"];
-
-/// The mutations that erase `visitors` and `sessions` of `account`: their
-/// calls anonymised (`suppression::call_erasure_set_sql`), their rows in
-/// [`ERASE_TABLES`] deleted. The one statement set behind dashboard-api's
-/// erasure and enrich's late clean-up. Each id is in the mutation's text as a
-/// quoted literal (dashboard-api's erasure status looks for it there).
-pub async fn erase_ids(client: &clickhouse::Client, account: &str, visitors: &[&str], sessions: &[&str]) -> Result<(), clickhouse::error::Error> {
-    // Never empty (an empty array literal has no element type on old
-    // servers), and "!" is never an id.
-    let visitors: Vec<&str> = visitors.iter().copied().chain(["!"]).collect();
-    let sessions: Vec<&str> = sessions.iter().copied().chain(["!"]).collect();
-    client
-        .query(&format!(
-            "ALTER TABLE calls UPDATE {} WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id) OR has(?, first_touch_session) OR hasAny(?, linear_session))",
-            suppression::call_erasure_set_sql()
-        ))
-        .bind(account)
-        .bind(&visitors)
-        .bind(&sessions)
-        .bind(&sessions)
-        .bind(&sessions)
-        .execute()
-        .await?;
-    for table in ERASE_TABLES {
-        client
-            .query(&format!("ALTER TABLE {table} DELETE WHERE account_id = ? AND (has(?, visitor_id) OR has(?, session_id))"))
-            .bind(account)
-            .bind(&visitors)
-            .bind(&sessions)
-            .execute()
-            .await?;
-    }
-    Ok(())
-}
-
-/// Rows of accounts no longer in the accounts file are kept this long.
-pub const DEFAULT_RETENTION_DAYS: u32 = 395;
-
-/// Each table with the time column its retention and monthly partitions use.
-/// Every table holding per-account rows, with its time column. The dashboard's
-/// summary tables (hashed ids in aggregate states) age out with the raw rows.
-/// `erasures` is not here: an erasure outlives any retention (migration 0013).
-/// `sessions` (visitor and session ids) goes by its sessions' start.
-const RETENTION_TABLES: [(&str, &str); 7] = [
-    ("events", "ts"),
-    ("calls", "started_at"),
-    ("assignments", "assigned_at"),
-    ("sessions", "started_at"),
-    ("event_stats", "hour"),
-    ("attribution_stats", "hour"),
-    ("attribution_daily", "hour"),
-];
-
-#[derive(Debug, Default, PartialEq)]
-pub struct RetentionPass {
-    /// (table, partition) dropped whole.
-    pub dropped_partitions: Vec<(String, String)>,
-    /// (table, accounts) a DELETE mutation was issued for.
-    pub deletions: Vec<(String, Vec<String>)>,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct AccountOldest {
-    account_id: String,
-    oldest: u32,
-}
-
-/// The first second after a `toYYYYMM` partition (`202401` → 2024-02-01T00:00:00Z).
-fn month_partition_end(partition: &str) -> Option<i64> {
-    let value: i64 = partition.trim_matches('\'').parse().ok()?;
-    let (year, month) = (value / 100, value % 100);
-    if !(1970..=2200).contains(&year) || !(1..=12).contains(&month) {
-        return None;
-    }
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    Some(ringpath_types::time::days_from_civil(next_year, next_month, 1) * 86_400)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_month_partition_ends_at_the_first_of_the_next_month() {
-        assert_eq!(month_partition_end("202401"), Some(1_706_745_600));
-        assert_eq!(month_partition_end("202312"), Some(1_704_067_200));
-        assert_eq!(month_partition_end("tuple()"), None);
-        assert_eq!(month_partition_end("202413"), None);
-    }
-
-    #[test]
-    fn comment_lines_are_dropped_before_binding() {
-        assert_eq!(strip_comments("-- why?\nSELECT 1\n  -- more?"), "SELECT 1");
-    }
 
     #[test]
     fn calls_are_read_in_runs_bounded_by_time_and_size() {

@@ -9,98 +9,18 @@
 //! counts may stay". So events and number assignments naming an erased id are
 //! not stored, and a call credited to an erased visitor or session is stored
 //! without them — the same fields erasure blanks on calls already stored
-//! ([`ERASED_CALL_COLUMNS`]): the call is the business's own record (a phone
+//! (`ringpath_store::erasure::ERASED_CALL_COLUMNS`): the call is the business's own record (a phone
 //! call it received, its duration and the campaign that earned it), and it
-//! stays counted. Loading and refreshing the list is the pipeline's job.
+//! stays counted. [`ErasureCache`] keeps the list fresh from the store.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::rows::{AssignmentRow, CallRow, EventRow};
-
-/// `erasures.kind` of an erased visitor id.
-pub const VISITOR: &str = "visitor";
-/// `erasures.kind` of a session id of an erased visitor.
-pub const SESSION: &str = "session";
-
-/// A tombstone as dashboard-api writes it; `erased_at` is left to the
-/// server's `now()` (the column default), so every writer shares one clock.
-#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize)]
-pub struct NewErasure {
-    pub account_id: String,
-    pub kind: String,
-    pub id_hash: String,
-}
-
-/// A tombstone as enrich reads it (`erased_at` in seconds).
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
-pub struct Erasure {
-    pub account_id: String,
-    pub kind: String,
-    pub id_hash: String,
-    pub erased_at: u32,
-}
-
-/// Columns of `calls` that erasure empties (`linear_session` entry by entry,
-/// so the linear_* arrays stay parallel); everything else — time, duration,
-/// number dialled, the source and campaign credited — stays.
-pub const ERASED_CALL_COLUMNS: &[&str] =
-    &["visitor_id", "session_id", "ip", "from_number", "caller_name", "caller_city", "click_id", "referrer", "first_touch_session", "linear_session"];
-
-/// The `SET` list of an `ALTER TABLE calls UPDATE` that anonymises calls the
-/// way [`anonymise_call`] does (for dashboard-api's erasure and enrich's
-/// clean-up of rows stored while an erasure was being written).
-pub fn call_erasure_set_sql() -> String {
-    ERASED_CALL_COLUMNS
-        .iter()
-        .map(|c| if *c == "linear_session" { "linear_session = arrayMap(x -> '', linear_session)".to_owned() } else { format!("{c} = ''") })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Empties the [`ERASED_CALL_COLUMNS`] of a call.
-pub fn anonymise_call(row: &mut CallRow) {
-    for field in [
-        &mut row.visitor_id,
-        &mut row.session_id,
-        &mut row.ip,
-        &mut row.from_number,
-        &mut row.caller_name,
-        &mut row.caller_city,
-        &mut row.click_id,
-        &mut row.referrer,
-        &mut row.first_touch_session,
-    ] {
-        field.clear();
-    }
-    row.linear_session.iter_mut().for_each(String::clear);
-}
-
-fn digest(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
-}
-
-/// The sha256 hex of an id, as `erasures.id_hash` holds it.
-pub fn id_hash_hex(id: &str) -> String {
-    hex::encode(digest(id))
-}
-
-fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
-}
-
-/// The tombstones for erasing `visitor` of `account` and the sessions found for them.
-pub fn tombstones(account: &str, visitor: &str, sessions: &[String]) -> Vec<NewErasure> {
-    let one = |kind: &str, id: &str| NewErasure { account_id: account.to_owned(), kind: kind.to_owned(), id_hash: id_hash_hex(id) };
-    let mut out = vec![one(VISITOR, visitor)];
-    out.extend(sessions.iter().filter(|s| !s.is_empty()).map(|s| one(SESSION, s)));
-    out
-}
+use ringpath_store::erasure::{anonymise_call, id_digest, parse_id_hash, Erasure, SESSION, VISITOR};
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_store::StoreError;
 
 #[derive(Debug, Default)]
 struct Erased {
@@ -131,7 +51,7 @@ impl Suppression {
     /// Adds a tombstone; false when it was known already or is malformed.
     pub fn add(&mut self, erasure: &Erasure) -> bool {
         self.newest = self.newest.max(erasure.erased_at);
-        let Some(hash) = parse_hex32(&erasure.id_hash) else { return false };
+        let Some(hash) = parse_id_hash(&erasure.id_hash) else { return false };
         let erased = self.accounts.entry(erasure.account_id.clone()).or_default();
         let set = match erasure.kind.as_str() {
             VISITOR => &mut erased.visitors,
@@ -167,11 +87,11 @@ impl Suppression {
     }
 
     fn erased_visitor(erased: &Erased, visitor: &str) -> bool {
-        !visitor.is_empty() && !erased.visitors.is_empty() && erased.visitors.contains(&digest(visitor))
+        !visitor.is_empty() && !erased.visitors.is_empty() && erased.visitors.contains(&id_digest(visitor))
     }
 
     fn erased_session(erased: &Erased, session: &str) -> bool {
-        !session.is_empty() && !erased.sessions.is_empty() && erased.sessions.contains(&digest(session))
+        !session.is_empty() && !erased.sessions.is_empty() && erased.sessions.contains(&id_digest(session))
     }
 
     /// Whether a row of `account` carrying this visitor id and these session
@@ -252,9 +172,88 @@ impl Suppression {
     }
 }
 
+/// Where tombstones are read from (the `erasures` table).
+pub trait TombstoneSource: Sync {
+    /// Tombstones with `erased_at` at or after `since_s` (0: all of them).
+    fn erasures_since(&self, since_s: u32) -> impl Future<Output = Result<Vec<Erasure>, StoreError>> + Send;
+}
+
+/// How old the list may be when a batch is filtered. The list is read again
+/// after every batch is stored (which also keeps it this fresh under load),
+/// so this bounds only how often a fresh erasure costs a clean-up mutation
+/// instead of a dropped row.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// An incremental read starts this far before the newest `erased_at` seen:
+/// the server stamps tombstones to the second, and a slow insert may become
+/// visible after a newer one.
+const OVERLAP_S: u32 = 300;
+
+/// The whole list is read again this often (a clock step on the server
+/// could otherwise hide a tombstone from the incremental reads).
+const FULL_READ: Duration = Duration::from_secs(3600);
+
+/// The suppression list and when it was last read, shared by the batches.
+#[derive(Debug, Default)]
+pub struct ErasureCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    set: Suppression,
+    read_at: Option<Instant>,
+    full_read_at: Option<Instant>,
+}
+
+impl ErasureCache {
+    /// The list as it is now (hold the guard briefly: batches wait on it).
+    pub fn list(&self) -> impl std::ops::Deref<Target = Suppression> + '_ {
+        struct Guard<'a>(MutexGuard<'a, CacheState>);
+        impl std::ops::Deref for Guard<'_> {
+            type Target = Suppression;
+            fn deref(&self) -> &Suppression {
+                &self.0.set
+            }
+        }
+        Guard(self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the tombstones written since the last read, unless the list was
+    /// read less than `max_age` ago. Returns how many ids the list holds.
+    pub async fn refresh(&self, source: &impl TombstoneSource, max_age: Duration) -> Result<usize, StoreError> {
+        let since = {
+            let state = self.lock();
+            if state.read_at.is_some_and(|at| at.elapsed() < max_age) {
+                return Ok(state.set.len());
+            }
+            match state.full_read_at {
+                Some(at) if at.elapsed() < FULL_READ => state.set.newest().saturating_sub(OVERLAP_S),
+                _ => 0,
+            }
+        };
+        let started = Instant::now();
+        let tombstones = source.erasures_since(since).await?;
+        let mut state = self.lock();
+        for tombstone in &tombstones {
+            state.set.add(tombstone);
+        }
+        state.read_at = Some(started);
+        if since == 0 {
+            state.full_read_at = Some(started);
+        }
+        Ok(state.set.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringpath_store::erasure::{id_hash_hex, ERASED_CALL_COLUMNS};
 
     fn erasure(account: &str, kind: &str, id: &str, erased_at: u32) -> Erasure {
         Erasure { account_id: account.into(), kind: kind.into(), id_hash: id_hash_hex(id), erased_at }
@@ -327,22 +326,6 @@ mod tests {
     }
 
     #[test]
-    fn an_id_hash_is_the_sha256_hex_of_the_id() {
-        assert_eq!(id_hash_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(parse_hex32(&id_hash_hex("abc")), Some(digest("abc")));
-        assert_eq!(parse_hex32("zz"), None);
-        assert_eq!(parse_hex32(&"g".repeat(64)), None);
-    }
-
-    #[test]
-    fn tombstones_name_the_visitor_and_each_session_by_hash_only() {
-        let t = tombstones("acc_a", "visitor-1", &["s1".into(), String::new(), "s2".into()]);
-        let kinds: Vec<(&str, &str)> = t.iter().map(|e| (e.kind.as_str(), e.id_hash.as_str())).collect();
-        assert_eq!(kinds, [(VISITOR, id_hash_hex("visitor-1").as_str()), (SESSION, id_hash_hex("s1").as_str()), (SESSION, id_hash_hex("s2").as_str())]);
-        assert!(t.iter().all(|e| e.account_id == "acc_a" && !e.id_hash.contains("visitor") && e.id_hash.len() == 64));
-    }
-
-    #[test]
     fn events_and_assignments_of_an_erased_visitor_or_session_are_dropped_and_others_kept() {
         let s = erased(&[("acc_a", VISITOR, "v-gone"), ("acc_a", SESSION, "s-gone")]);
         let mut events = vec![
@@ -395,15 +378,6 @@ mod tests {
         let mut calls = vec![full_call("v-other", "s-now")];
         assert_eq!(s.anonymise_erased_calls(&mut calls), 1);
         assert_eq!((calls[0].visitor_id.as_str(), calls[0].first_touch_session.as_str()), ("", ""));
-    }
-
-    #[test]
-    fn the_update_sql_sets_every_erased_column() {
-        let sql = call_erasure_set_sql();
-        for column in ERASED_CALL_COLUMNS {
-            assert!(sql.contains(&format!("{column} = ")), "{column} in {sql}");
-        }
-        assert!(sql.ends_with("linear_session = arrayMap(x -> '', linear_session)"));
     }
 
     #[test]

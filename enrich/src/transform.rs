@@ -4,13 +4,13 @@
 
 use std::net::IpAddr;
 
-use ringpath_types::accounts::{Account, IpPolicy};
+use ringpath_store::rows::{AssignmentRow, EventRow};
+use ringpath_types::accounts::{Account, AccountsFile, IpPolicy};
 use ringpath_types::ip::{is_truncation_country, truncate};
-use ringpath_types::wire::{AssignmentMessage, Consent, EventMessage};
+use ringpath_types::wire::{AssignmentMessage, CallMessage, Consent, EventMessage};
 use ringpath_types::{classify, url, VisitSource};
 
 use crate::geo::{GeoInfo, GeoLookup};
-use crate::rows::{AssignmentRow, EventRow};
 
 /// The stored form of a client IP and the geo found for the full address.
 pub struct Located {
@@ -192,6 +192,50 @@ pub fn assignment_row(msg: &AssignmentMessage, account: &Account, geo: &dyn GeoL
     }
 }
 
+/// The topic a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Events,
+    Assignments,
+    Calls,
+}
+
+/// A collector message, decoded: a row to store, a call to attribute, or a
+/// dead letter (stage, reason, account) for a message that can never be stored.
+#[derive(Debug)]
+pub enum Decoded {
+    Event(Box<EventRow>),
+    Assignment(Box<AssignmentRow>),
+    Call(Box<CallMessage>),
+    Dead { stage: &'static str, reason: String, account: Option<String> },
+}
+
+/// Decodes one message of `topic` against the accounts file.
+pub fn decode(topic: Topic, payload: &[u8], accounts: &AccountsFile, geo: &dyn GeoLookup) -> Decoded {
+    let dead = |stage, reason: String, account: Option<&str>| Decoded::Dead { stage, reason, account: account.map(str::to_owned) };
+    match topic {
+        Topic::Events => match serde_json::from_slice::<EventMessage>(payload) {
+            Ok(msg) => match accounts.account(&msg.account) {
+                Some(acc) => Decoded::Event(Box::new(event_row(&msg, acc, geo))),
+                None => dead("enrich:events", format!("unknown account {}", msg.account), Some(&msg.account)),
+            },
+            Err(e) => dead("enrich:events", format!("unparseable event message: {e}"), None),
+        },
+        Topic::Assignments => match serde_json::from_slice::<AssignmentMessage>(payload) {
+            Ok(msg) => match accounts.account(&msg.account) {
+                Some(acc) => Decoded::Assignment(Box::new(assignment_row(&msg, acc, geo))),
+                None => dead("enrich:assignments", format!("unknown account {}", msg.account), Some(&msg.account)),
+            },
+            Err(e) => dead("enrich:assignments", format!("unparseable assignment message: {e}"), None),
+        },
+        Topic::Calls => match serde_json::from_slice::<CallMessage>(payload) {
+            Ok(msg) if accounts.account(&msg.account).is_some() => Decoded::Call(Box::new(msg)),
+            Ok(msg) => dead("enrich:calls", format!("unknown account {}", msg.account), Some(&msg.account)),
+            Err(e) => dead("enrich:calls", format!("unparseable call message: {e}"), None),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +246,23 @@ mod tests {
         fn lookup(&self, _ip: IpAddr) -> GeoInfo {
             GeoInfo { country: self.0.into(), ..GeoInfo::default() }
         }
+    }
+
+    #[test]
+    fn undecodable_and_unknown_account_messages_become_dead_letters_with_a_reason() {
+        let accounts = AccountsFile::parse(&format!("[[account]]\nid = \"acc_demo\"\ntoken_sha256 = \"{}\"\n", "0".repeat(64))).unwrap();
+        let reason = |topic, payload: &[u8]| match decode(topic, payload, &accounts, &NoGeo) {
+            Decoded::Dead { stage, reason, account } => (stage, reason, account),
+            other => panic!("{other:?}"),
+        };
+        let (stage, why, account) = reason(Topic::Events, b"\x00 not json");
+        assert_eq!((stage, account), ("enrich:events", None));
+        assert!(why.starts_with("unparseable event message: expected value"), "{why}");
+        assert!(reason(Topic::Assignments, b"[]").1.starts_with("unparseable assignment message: invalid type"));
+        let call = br#"{"account":"acc_nope","call":{"call_id":"C","to":"+15550100000","from":"+15557654321","started_at":"2026-11-29T10:00:00Z","duration_s":1,"status":"completed"},"received_at":1,"ip":"","user_agent":""}"#;
+        assert_eq!(reason(Topic::Calls, call), ("enrich:calls", "unknown account acc_nope".to_owned(), Some("acc_nope".to_owned())));
+        let known = String::from_utf8_lossy(call).replace("acc_nope", "acc_demo");
+        assert!(matches!(decode(Topic::Calls, known.as_bytes(), &accounts, &NoGeo), Decoded::Call(_)));
     }
 
     #[test]

@@ -77,16 +77,17 @@ number = "+15550108002"
 EOF
 
 log "building ringpath-dashboard-api ($PROFILE)"
-(cd "$ROOT" && cargo build -q --profile "$PROFILE" -p ringpath-dashboard-api)
+(cd "$ROOT" && cargo build -q --profile "$PROFILE" -p ringpath-dashboard-api && cargo build -q --profile "$PROFILE" -p ringpath-tests --bin generate)
 TARGET_SUBDIR=$PROFILE; [ "$PROFILE" = dev ] && TARGET_SUBDIR=debug
 BIN="$ROOT/target/$TARGET_SUBDIR/ringpath-dashboard-api"
+GENERATE="$ROOT/target/$TARGET_SUBDIR/generate"
 
 export RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_CLICKHOUSE_URL="$CH" RINGPATH_CLICKHOUSE_DATABASE="$DB" RINGPATH_LOG=warn
 # A marker, not a row count: an erasure in an earlier run leaves fewer rows.
 if [ ! -f "$DIR/loaded-$EVENTS-$CALLS" ]; then
   log "loading $EVENTS events and $CALLS calls into the private ClickHouse"
   t0=$(date +%s.%N)
-  "$BIN" generate --migrate --events "$EVENTS" --calls "$CALLS" --days 30 --end "$END_MS" --seed 42 2>/dev/null
+  "$GENERATE" --migrate --events "$EVENTS" --calls "$CALLS" --days 30 --end "$END_MS" --seed 42 2>/dev/null
   t1=$(date +%s.%N)
   echo "load: $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
   log "letting merges settle (OPTIMIZE … FINAL)"
@@ -94,7 +95,7 @@ if [ ! -f "$DIR/loaded-$EVENTS-$CALLS" ]; then
   touch "$DIR/loaded-$EVENTS-$CALLS"
 else
   log "data already loaded in $DIR; applying any new migrations (backfills included)"
-  "$BIN" generate --migrate --events 0 --calls 0 2>/dev/null
+  "$GENERATE" --migrate --events 0 --calls 0 2>/dev/null
   for t in event_stats attribution_stats attribution_daily; do chq "OPTIMIZE TABLE $t FINAL" || true; done
 fi
 echo "rows: events=$(chq 'SELECT count() FROM events') calls=$(chq 'SELECT count() FROM calls') assignments=$(chq 'SELECT count() FROM assignments')"

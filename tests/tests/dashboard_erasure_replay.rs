@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow};
 use ringpath_enrich::store::Store;
-use ringpath_enrich::suppression::LateIds;
+use ringpath_enrich::suppression::{LateIds, TombstoneSource};
 use ringpath_tests::enrich::*;
 use ringpath_tests::fixtures::*;
 use ringpath_tests::{clickhouse_settings_at, Stack, StackOptions};
@@ -296,7 +296,7 @@ async fn erasure_tombstones_outlive_every_retention() {
         .execute()
         .await
         .unwrap();
-    let pass = store.apply_retention(&[(DEMO_ACCOUNT.to_owned(), 30)], now_ms() / 1000).await.unwrap();
+    let pass = ringpath_store::retention::apply_retention(store.client(), &[(DEMO_ACCOUNT.to_owned(), 30)], now_ms() / 1000).await.unwrap();
     assert!(pass.dropped_partitions.iter().all(|(table, _)| table != "erasures"), "{pass:?}");
     assert_eq!(store.erasures_since(0).await.unwrap().len(), 1, "a two-year-old erasure is still honoured");
     stack.stop().await.unwrap();

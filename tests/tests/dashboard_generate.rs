@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clickhouse::Row;
 use dashboard_data::*;
-use ringpath_dashboard_api::generate::{self, Generator, Options};
+use ringpath_tests::generate::{self, Generator, Options};
 use ringpath_tests::fixtures::*;
 use ringpath_tests::{Stack, StackOptions};
 use serde::Deserialize;

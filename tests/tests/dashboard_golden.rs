@@ -9,7 +9,7 @@ mod dashboard_data;
 use std::collections::BTreeMap;
 
 use dashboard_data::*;
-use ringpath_enrich::rows::CallRow;
+use ringpath_store::rows::CallRow;
 use ringpath_tests::fixtures::*;
 use ringpath_tests::{Stack, StackOptions};
 use serde_json::Value;
@@ -186,7 +186,7 @@ async fn timeseries_buckets_follow_the_accounts_time_zone_across_midnight_and_ds
     let mut late = event(DEMO_ACCOUNT, "e-dst-1", "pageview", "2026-10-25T23:30:00Z", V3, "S9", "p-s9-1", DIRECT);
     let early = event(DEMO_ACCOUNT, "e-dst-0", "pageview", "2026-10-24T22:30:00Z", V3, "S10", "p-s10-1", DIRECT);
     late.session_id = "S9".into();
-    insert::<ringpath_enrich::rows::EventRow>(&stack, "events", &[late, early]).await;
+    insert::<ringpath_store::rows::EventRow>(&stack, "events", &[late, early]).await;
     let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from=2026-10-24T00:00:00%2B02:00&to=2026-10-27T00:00:00%2B01:00&interval=day&metric=pageviews")).await;
     assert_eq!(
         points(&body),
@@ -303,7 +303,7 @@ async fn a_visitor_journey_lists_sessions_pages_and_calls() {
     // CSV: one line per event.
     let csv = stack.dashboard_get(&format!("/v1/accounts/{DEMO_ACCOUNT}/visitors/{V1}"), DEMO_ACCOUNT, DEMO_TOKEN).header("Accept", "text/csv").send().await.unwrap().text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "event_id,event_type,ts_ms,session_id,url,title,number");
+    assert_eq!(lines[0], "event_id,event_type,ts,ts_ms,session_id,url,title,number");
     assert_eq!(lines.len(), 6);
     stack.stop().await.unwrap();
 }
@@ -337,7 +337,7 @@ async fn reports_come_as_csv_on_accept_text_csv() {
     assert_eq!(lines.len(), 5, "{text}");
     assert!(lines[0].starts_with("account_id,call_id,started_at,started_ms,"), "{}", lines[0]);
     assert!(lines[1].starts_with("acc_demo,C1,2026-11-14T10:10:00.000Z,"));
-    assert!(lines[1].contains("\"[\"\"paid_search\"\",\"\"organic_social\"\",\"\"paid_search\"\"]\""), "arrays as quoted JSON: {}", lines[1]);
+    assert!(lines[1].contains(",paid_search|organic_social|paid_search,"), "a list is one cell joined by |: {}", lines[1]);
     stack.stop().await.unwrap();
 }
 
@@ -351,7 +351,7 @@ async fn a_session_that_lands_again_from_another_source_counts_once_under_each()
         // Back 10 minutes later from a Facebook post, same session cookie.
         event(DEMO_ACCOUNT, "e-r-3", "pageview", "2026-11-10T10:20:00Z", vr, "SR", "p-r-3", SOCIAL),
     ];
-    insert::<ringpath_enrich::rows::EventRow>(&stack, "events", &rows).await;
+    insert::<ringpath_store::rows::EventRow>(&stack, "events", &rows).await;
     let got = rows_by_key(&demo(&stack, &attribution_path("channel", "last_touch", "")).await);
     assert_eq!(got.get("paid_search"), Some(&(1, 1, 0.0, 0.0)));
     assert_eq!(got.get("organic_social"), Some(&(1, 1, 0.0, 0.0)));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use dashboard_data::*;
-use ringpath_enrich::settings::ClickHouseSettings;
+use ringpath_store::ClickHouseSettings;
 use ringpath_tests::fixtures::*;
 use ringpath_tests::{Stack, StackOptions};
 use serde_json::Value;

@@ -312,3 +312,58 @@ async fn a_poison_pill_goes_to_the_dead_letter_topic_with_its_reason_and_the_off
     assert_eq!(stack.enrich.as_ref().unwrap().metrics.dead_letters.with_label_values(&["enrich:events"]).get(), 3);
     stack.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_clickhouse_refuses_for_good_is_dead_lettered_and_its_partition_moves_on() {
+    let mut stack = Stack::start(StackOptions { partitions: 1, with_enrich: false, ..StackOptions::default() }).await.unwrap();
+    // A check on the server that refuses some rows for good, as a type or
+    // constraint check does: a view on `events` that reads the title as a
+    // number, for titles starting with "poison" (ClickHouse: Code 6,
+    // CANNOT_PARSE_TEXT, on every insert holding such a row).
+    stack
+        .ch
+        .query("CREATE MATERIALIZED VIEW poison_check ENGINE = MergeTree ORDER BY n AS SELECT toUInt32(title) AS n FROM events WHERE startsWith(title, 'poison')")
+        .execute()
+        .await
+        .unwrap();
+    let writer = TopicWriter::new(&stack.brokers).unwrap();
+    let now = now_ms();
+    let mut messages = Vec::new();
+    for i in 0..300 {
+        let visit = Visit { account: DEMO_ACCOUNT, consent: Consent::Granted, visitor: Some("visitor-poison"), session: Some("session-poison"), ip: "8.8.8.8", url: "https://demo.example/", referrer: "", ts: now - 60_000 + i };
+        let mut msg = event_message(&format!("ev-p-{i:03}"), &visit);
+        if i == 150 {
+            msg.event.title = Some("poison pill".into());
+        }
+        messages.push(("visitor-poison".to_owned(), serde_json::to_vec(&msg).unwrap()));
+    }
+    writer.send_all(&stack.topics.events, &messages).await.unwrap();
+    stack.start_enrich(HashMap::from([("RINGPATH_ENRICH_BATCH_ROWS".to_string(), "1000".to_string())])).unwrap();
+
+    // Every other row of the batch is stored, and the partition's offset reaches its end.
+    stack.wait_count("SELECT uniqExact(event_id) FROM events WHERE event_id != 'ev-p-150'", 299, Duration::from_secs(60)).await.unwrap();
+    let started = Instant::now();
+    let group = format!("enrich-{}", stack.suffix);
+    loop {
+        let committed = committed_offset(&stack.brokers, &group, &stack.topics.events, 0).unwrap();
+        if committed == Some(end_offset(&stack.brokers, &stack.topics.events, 0).unwrap()) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "offset stuck at {committed:?}: the poison row stalls its partition");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The refused row is on the dead-letter topic with ClickHouse's reason; nothing else is.
+    let dead: Vec<DlqMessage> = read_topic(&stack.brokers, &stack.topics.dlq).unwrap().iter().map(|m| serde_json::from_slice(m).unwrap()).collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].stage.as_str(), dead[0].account.as_deref()), ("enrich:store:events", Some(DEMO_ACCOUNT)));
+    assert!(dead[0].reason.contains("Code: 6"), "ClickHouse's code is in the reason: {}", dead[0].reason);
+    assert!(dead[0].payload.contains("ev-p-150") && dead[0].payload.contains("poison pill"), "{}", dead[0].payload);
+    let metrics = &stack.enrich.as_ref().unwrap().metrics;
+    assert_eq!(metrics.dead_letters.with_label_values(&["enrich:store:events"]).get(), 1);
+    // Later messages on the same partition are stored too.
+    let after = Visit { account: DEMO_ACCOUNT, consent: Consent::Granted, visitor: Some("visitor-poison"), session: Some("session-poison"), ip: "8.8.8.8", url: "https://demo.example/", referrer: "", ts: now_ms() };
+    writer.send(&stack.topics.events, "visitor-poison", &event_message("ev-p-after", &after)).await.unwrap();
+    stack.wait_count("SELECT count() FROM events WHERE event_id = 'ev-p-after'", 1, Duration::from_secs(30)).await.unwrap();
+    stack.enrich.take().unwrap().stop().await.unwrap();
+    stack.stop().await.unwrap();
+}

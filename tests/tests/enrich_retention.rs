@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ringpath_enrich::rows::EventRow;
-use ringpath_enrich::store::{RetentionPass, Store};
+use ringpath_store::rows::EventRow;
+use ringpath_store::retention::{apply_retention, RetentionPass};
 use ringpath_tests::enrich::*;
 use ringpath_tests::fixtures::sha256_hex;
 use ringpath_tests::{clickhouse_settings_at, Stack, StackOptions};
@@ -105,12 +105,12 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
     stack.wait_count("SELECT count() FROM calls", 3, Duration::from_secs(30)).await.unwrap();
     stack.wait_count("SELECT count() FROM assignments", 3, Duration::from_secs(30)).await.unwrap();
     // An account that has left the accounts file (enrich would dead-letter its new messages).
-    let store = Store::new(&clickhouse_settings_at(&stack.clickhouse_url, &stack.database));
+    let client = clickhouse_settings_at(&stack.clickhouse_url, &stack.database).client();
     let gone = |age_days: i64, i: u32| {
         let ts = now - age_days * DAY;
         EventRow { account_id: "acc_gone".into(), event_id: format!("ev-gone-{age_days}-{i}"), event_type: "pageview".into(), ts: (ts / 1000) as u32, ts_ms: ts as u64, ..EventRow::default() }
     };
-    store.insert_events(&[gone(800, 0), gone(800, 1), gone(100, 0)]).await.unwrap();
+    ringpath_enrich::store::Store::new(&clickhouse_settings_at(&stack.clickhouse_url, &stack.database)).insert_events(&[gone(800, 0), gone(800, 1), gone(100, 0)]).await.unwrap();
 
     let before = census(&stack).await;
     let row = |t: &str, a: &str, old: u64, young: u64| (t.to_owned(), a.to_owned(), old, young);
@@ -173,7 +173,7 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
     let pass = loop {
         let pending: u64 = stack.ch.query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0").fetch_one().await.unwrap();
         if pending == 0 {
-            break store.apply_retention(&policy, now_ms() / 1000).await.unwrap();
+            break apply_retention(&client, &policy, now_ms() / 1000).await.unwrap();
         }
         waited += 1;
         assert!(waited < 200, "mutations never finished");

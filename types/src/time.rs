@@ -1,6 +1,13 @@
 //! RFC 3339 timestamps ⇄ epoch milliseconds, UTC only on output. Small and
 //! dependency-free so the same code runs in the tracker and the services.
 
+/// The wall clock in epoch milliseconds (0 if it reads before 1970). The
+/// services' one clock; not in the tracker (wasm32 has no clock here).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Parses `2026-11-29T10:00:00Z`, `…T10:00:00.123+01:00`, and lower-case `t`/`z`.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();

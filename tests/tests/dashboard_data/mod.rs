@@ -21,7 +21,7 @@
 
 #![allow(dead_code)]
 
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow};
 use ringpath_tests::fixtures::*;
 use ringpath_tests::Stack;
 use serde_json::Value;

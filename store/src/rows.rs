@@ -1,5 +1,5 @@
-//! Row types of the ClickHouse tables (infra/clickhouse/migrations). Field
-//! names are column names; DateTime columns are seconds as u32 (RowBinary).
+//! Row types of the ClickHouse tables (`store/migrations`). Field names are
+//! column names; DateTime columns are seconds as u32 (RowBinary).
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -136,6 +136,7 @@ pub struct AssignmentRow {
 /// A row of `sessions` (migration 0014): one landing of a session, as its
 /// materialized view copied it from `events`. The session's row is its
 /// earliest landing (the highest `rank`, which is `!started_ms`).
+/// [`SessionRow::touch`] is what attribution reads of it.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize, Default)]
 pub struct SessionRow {
     pub account_id: String,
@@ -150,4 +151,35 @@ pub struct SessionRow {
     pub landing_page: String,
     pub referrer_host: String,
     pub rank: u64,
+}
+
+impl SessionRow {
+    /// The session's landing, as attribution credits it.
+    pub fn touch(self) -> SessionTouch {
+        SessionTouch {
+            session_id: self.session_id,
+            started_ms: self.started_ms,
+            channel: self.channel,
+            source: self.source,
+            medium: self.medium,
+            campaign: self.campaign,
+            landing_page: self.landing_page,
+            referrer_host: self.referrer_host,
+        }
+    }
+}
+
+/// Where a session came from (its landing): what first touch, last touch and
+/// linear credit. Read from `sessions` ([`SessionRow::touch`]); built from a
+/// number assignment when a session has no landing event.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize, Default)]
+pub struct SessionTouch {
+    pub session_id: String,
+    pub started_ms: u64,
+    pub channel: String,
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub landing_page: String,
+    pub referrer_host: String,
 }

@@ -10,11 +10,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ringpath_enrich::attribution::{self, Target};
+use ringpath_enrich::attribution::{self, SessionEvidence, Target};
 use ringpath_enrich::geo::{GeoInfo, GeoLookup};
-use ringpath_enrich::rows::{AssignmentRow, CallRow, EventRow};
-use ringpath_enrich::store::SessionTouch;
 use ringpath_enrich::transform;
+use ringpath_store::rows::{AssignmentRow, CallRow, EventRow, SessionTouch};
 use ringpath_types::accounts::Account;
 use ringpath_types::wire::{AssignmentMessage, CallMessage, CallRecord, CallStatus, Consent, Event, EventMessage, NumberKind, Received};
 use serde_json::{json, Map};
@@ -474,28 +473,11 @@ impl Generator {
 }
 
 /// Last touch from the session that held the number; first touch and linear
-/// (equal credit) over the visitor's sessions in the lookback — what enrich
-/// stores for a call to a pool number held by one session.
+/// (equal credit) over the visitor's sessions in the lookback — enrich's own
+/// rule for a call to a pool number held by one session.
 fn credit_session(row: &mut CallRow, holder: &AssignmentRow, session: &SessionTouch, history: &[SessionTouch]) {
-    row.attribution = "session".into();
-    row.confidence = "exclusive".into();
-    row.pool_id = holder.pool_id.clone();
-    row.session_id = holder.session_id.clone();
-    row.visitor_id = holder.visitor_id.clone();
-    row.ip = holder.ip.clone();
-    row.country = holder.country.clone();
-    row.click_id_type = holder.click_id_type.clone();
-    row.click_id = holder.click_id.clone();
-    row.referrer = holder.referrer.clone();
-    row.term = holder.term.clone();
-    row.content = holder.content.clone();
-    row.source = session.source.clone();
-    row.medium = session.medium.clone();
-    row.campaign = session.campaign.clone();
-    row.channel = session.channel.clone();
-    row.landing_page = session.landing_page.clone();
-    row.referrer_host = session.referrer_host.clone();
-    attribution::credit_touches(row, session, history, None);
+    let ev = SessionEvidence { holder, shared: false, origin: None, session: Some(session), first: None, lookback: history };
+    attribution::credit_session(row, &ev);
 }
 
 /// The collector's view of one session: a `POST /v1/collect` body.

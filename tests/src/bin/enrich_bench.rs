@@ -1,4 +1,5 @@
-//! enrich benchmark driver (infra/bench/enrich.sh runs it; prints figures,
+//! enrich benchmark driver (infra/bench/enrich.sh runs it: `cargo run
+//! --release -p ringpath-tests --bin enrich_bench -- …`; prints figures,
 //! asserts nothing).
 //!
 //!   enrich_bench throughput EVENTS
@@ -37,7 +38,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use ringpath_enrich::settings::ClickHouseSettings;
+use ringpath_store::ClickHouseSettings;
 use ringpath_enrich::store::Store;
 use ringpath_enrich::{geo, Settings};
 use ringpath_types::accounts::AccountsFile;
@@ -131,7 +132,7 @@ async fn throughput(events: u64) -> anyhow::Result<()> {
     if created.is_empty() {
         bail!("topics {:?} already exist: use a fresh RINGPATH_TOPIC_* suffix", settings.topics);
     }
-    Store::migrate(&settings.clickhouse).await?;
+    ringpath_store::migrate(&settings.clickhouse).await?;
 
     eprintln!("producing {events} events to {} …", settings.topics.events);
     let produced = Instant::now();
@@ -239,7 +240,7 @@ async fn latency(collector: &str, rate: u64, seconds: u64) -> anyhow::Result<()>
     const WORKERS: u64 = 16;
     const PROBE_EVERY: u64 = 10;
     let env = env_map();
-    let ch = ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?.client();
+    let ch = ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default").map_err(anyhow::Error::msg)?.client();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     // probe event id → (its ts_ms, when the collector answered 204)
     let probes: Arc<Mutex<BTreeMap<String, (i64, Instant)>>> = Arc::default();
@@ -401,7 +402,7 @@ fn plan_visitor(i: usize, n: usize, now: i64) -> PlannedVisitor {
 
 /// The events of one planned session: landing page view + engagement (both
 /// carry the landing's channel), then 1-4 internal page views.
-fn session_events(v: &PlannedVisitor, k: usize, account: &ringpath_types::accounts::Account, geo: &dyn geo::GeoLookup, serial: usize) -> Vec<ringpath_enrich::rows::EventRow> {
+fn session_events(v: &PlannedVisitor, k: usize, account: &ringpath_types::accounts::Account, geo: &dyn geo::GeoLookup, serial: usize) -> Vec<ringpath_store::rows::EventRow> {
     let (session, start) = &v.sessions[k];
     let (landing, referrer) = LANDINGS[(serial + k) % LANDINGS.len()];
     let mut pages: Vec<(String, String, &str, i64)> = vec![(landing.to_owned(), referrer.to_owned(), "pageview", *start), (landing.to_owned(), referrer.to_owned(), "engagement", start + 4_000)];
@@ -450,7 +451,7 @@ async fn attribution(visitors: usize, calls: usize) -> anyhow::Result<()> {
     if created.is_empty() {
         bail!("topics {:?} already exist: use a fresh RINGPATH_TOPIC_* suffix", settings.topics);
     }
-    Store::migrate(&settings.clickhouse).await?;
+    ringpath_store::migrate(&settings.clickhouse).await?;
     let accounts = attribution_accounts()?;
     let account = accounts.account(ACCOUNT).context("bench account")?.clone();
     let store = Store::new(&settings.clickhouse);
@@ -588,7 +589,7 @@ async fn cleanup() -> anyhow::Result<()> {
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let names = [topics.events.as_str(), topics.calls.as_str(), topics.assignments.as_str(), topics.dlq.as_str()];
     admin.delete_topics(&names, &opts).await?;
-    let ch = ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
+    let ch = ClickHouseSettings::from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default").map_err(anyhow::Error::msg)?;
     if ch.database == "ringpath" {
         bail!("refusing to drop the default database: set RINGPATH_CLICKHOUSE_DATABASE to the bench's");
     }
