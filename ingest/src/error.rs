@@ -6,6 +6,10 @@ use actix_web::{HttpResponse, ResponseError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A field breaks its rule (or the body is not JSON of the right shape).
+    #[error("{0}")]
+    Invalid(crate::validate::Invalid),
+    /// A body that cannot be read or published as sent.
     #[error("{0}")]
     BadRequest(String),
     #[error("unknown account {0:?}")]
@@ -37,7 +41,7 @@ impl ApiError {
     /// Bounded label for the dropped-events metric.
     pub fn cause(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "invalid",
+            ApiError::Invalid(_) | ApiError::BadRequest(_) => "invalid",
             ApiError::UnknownAccount(_) => "unknown_account",
             ApiError::ForbiddenOrigin(_) => "forbidden_origin",
             ApiError::Unauthorized => "unauthorized",
@@ -53,7 +57,7 @@ impl ApiError {
 
     /// Whether the raw payload belongs on the dead-letter topic.
     pub fn dead_letter(&self) -> bool {
-        matches!(self, ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_))
+        matches!(self, ApiError::Invalid(_) | ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_))
     }
 }
 
@@ -70,7 +74,7 @@ impl From<crate::encoding::DecodeError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::BadRequest(_) | ApiError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
             ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,7 +97,6 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        resp.insert_header(("Access-Control-Allow-Origin", "*"));
         resp.json(serde_json::json!({ "error": self.to_string() }))
     }
 }

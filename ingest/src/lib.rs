@@ -4,18 +4,21 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod app;
 pub mod assets;
 pub mod client_ip;
 pub mod encoding;
 pub mod error;
-pub mod json_out;
+pub mod handlers;
 pub mod metrics;
-pub mod numbers;
+pub mod pools;
 pub mod ratelimit;
+pub mod records;
+pub mod request;
 pub mod restore;
+pub mod routes;
 pub mod settings;
 pub mod sink;
+pub mod state;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -25,7 +28,7 @@ use std::sync::Arc;
 use actix_web::{middleware, web, App, HttpServer};
 use ringpath_types::accounts::AccountsFile;
 
-pub use app::AppState;
+pub use state::AppState;
 pub use settings::Settings;
 
 /// A running collector: its address, shared state and server handle.
@@ -55,27 +58,19 @@ pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result
 }
 
 pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: Arc<dyn sink::Sink>) -> anyhow::Result<Running> {
-    let state = web::Data::new(AppState::new(settings.clone(), accounts, sink));
+    let state = web::Data::new(AppState::new(settings.clone(), accounts.clone(), sink));
+    state.install_accounts(accounts).await.map_err(anyhow::Error::msg)?;
     if settings.restore_holds {
-        let brokers = settings.kafka_brokers.clone();
-        let topic = settings.topics.assignments.clone();
-        let st = state.clone();
-        let restored = tokio::task::spawn_blocking(move || {
-            let mut pools = st.pools.lock().unwrap_or_else(|p| p.into_inner());
-            restore::restore_holds(&brokers, &topic, &mut pools, app::now_ms())
-        })
-        .await?;
-        match restored {
-            Ok(n) => tracing::info!(restored = n, "number holds restored from the assignments topic"),
-            Err(e) => tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
-        }
+        restore_holds(&state).await;
     }
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(middleware::from_fn(app::count_requests))
-            .configure(app::configure)
+            .wrap(routes::wildcard_origin())
+            .wrap(routes::cors())
+            .wrap(middleware::from_fn(routes::count_requests))
+            .configure(routes::configure)
     })
     .client_request_timeout(std::time::Duration::from_secs(5))
     .shutdown_timeout(settings.shutdown_timeout.as_secs())
@@ -87,4 +82,20 @@ pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: A
     let task = tokio::spawn(server);
     tracing::info!(%addr, "ingest listening");
     Ok(Running { addr, state, server: handle, task })
+}
+
+/// Replays the live holds published before this start into the pool store.
+async fn restore_holds(state: &AppState) {
+    let (brokers, topic) = (state.settings.kafka_brokers.clone(), state.settings.topics.assignments.clone());
+    let now = state.clock.now_ms();
+    let read = tokio::task::spawn_blocking(move || restore::live_assignments(&brokers, &topic, now)).await;
+    let live = match read {
+        Ok(Ok(live)) => live,
+        Ok(Err(e)) => return tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
+        Err(e) => return tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
+    };
+    match restore::restore_into(state.pools.as_ref(), &state.accounts(), &live, now).await {
+        Ok(n) => tracing::info!(restored = n, "number holds restored from the assignments topic"),
+        Err(e) => tracing::warn!(error = %e, "could not restore number holds into the pool store"),
+    }
 }

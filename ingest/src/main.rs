@@ -75,7 +75,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => match running.state.reload() {
+            _ = hup.recv() => match running.state.reload().await {
                 Ok(()) => tracing::info!("accounts file and assets reloaded"),
                 Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous accounts"),
             },

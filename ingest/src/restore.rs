@@ -1,5 +1,6 @@
-//! Restart recovery: replays recent `ringpath.assignments` so holds that were
+//! Restart recovery: reads recent `ringpath.assignments` so holds that were
 //! live before a restart stay live, and no held number goes to a new session.
+//! Reading is here; replaying them into the pool store is `restore_into`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,14 +10,15 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use ringpath_types::wire::AssignmentMessage;
 
-use crate::numbers::PoolState;
+use ringpath_types::accounts::AccountsFile;
+
+use crate::pools::PoolStore;
 
 /// Longest hold any account may configure that we look back for.
 const LOOKBACK_MS: i64 = 24 * 3600 * 1000;
 
-/// Reads assignments newer than the lookback and restores live holds.
-/// Returns how many live holds were restored.
-pub fn restore_holds(brokers: &str, topic: &str, pools: &mut HashMap<(String, String), PoolState>, now_ms: i64) -> Result<usize, String> {
+/// Reads the pool assignments newer than the lookback that are still live at `now_ms`.
+pub fn live_assignments(brokers: &str, topic: &str, now_ms: i64) -> Result<Vec<AssignmentMessage>, String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "ringpath-ingest-restore")
@@ -26,9 +28,9 @@ pub fn restore_holds(brokers: &str, topic: &str, pools: &mut HashMap<(String, St
         .map_err(|e| e.to_string())?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| e.to_string())?;
-    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(0) };
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(Vec::new()) };
     if t.partitions().is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut by_time = TopicPartitionList::new();
     for p in t.partitions() {
@@ -49,10 +51,10 @@ pub fn restore_holds(brokers: &str, topic: &str, pools: &mut HashMap<(String, St
         }
     }
     if ends.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     consumer.assign(&assign).map_err(|e| e.to_string())?;
-    let mut replayed = 0usize;
+    let mut live = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !ends.is_empty() && std::time::Instant::now() < deadline {
         let Some(msg) = consumer.poll(Duration::from_millis(500)) else { continue };
@@ -62,10 +64,8 @@ pub fn restore_holds(brokers: &str, topic: &str, pools: &mut HashMap<(String, St
                     ends.remove(&m.partition());
                 }
                 let Some(Ok(a)) = m.payload().map(serde_json::from_slice::<AssignmentMessage>) else { continue };
-                let Some(pool_id) = a.pool_id else { continue };
-                if let Some(pool) = pools.get_mut(&(a.account, pool_id)) {
-                    pool.restore(&a.session_id, &a.number, a.assigned_at, a.expires_at, now_ms);
-                    replayed += 1;
+                if a.pool_id.is_some() && a.expires_at > now_ms {
+                    live.push(a);
                 }
             }
             Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
@@ -74,5 +74,17 @@ pub fn restore_holds(brokers: &str, topic: &str, pools: &mut HashMap<(String, St
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(replayed)
+    Ok(live)
+}
+
+/// Replays live assignments into `store`, for the pools still configured;
+/// returns how many holds were restored.
+pub async fn restore_into(store: &dyn PoolStore, accounts: &AccountsFile, live: &[AssignmentMessage], now_ms: i64) -> Result<usize, crate::pools::PoolError> {
+    let mut restored = 0;
+    for a in live {
+        let Some(pool) = accounts.account(&a.account).and_then(|acc| acc.dni.pool.iter().find(|p| Some(&p.id) == a.pool_id.as_ref())) else { continue };
+        store.restore(&a.account, pool, &a.session_id, &a.number, a.assigned_at, a.expires_at, now_ms).await?;
+        restored += 1;
+    }
+    Ok(restored)
 }

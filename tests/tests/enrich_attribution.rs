@@ -81,7 +81,7 @@ async fn ask_number(stack: &Stack, visitor: &str, session: &str, url: &str, refe
     resp.json().await.unwrap()
 }
 
-fn ingest_clock(stack: &Stack) -> &ringpath_ingest::app::Clock {
+fn ingest_clock(stack: &Stack) -> &ringpath_ingest::state::Clock {
     &stack.ingest.as_ref().unwrap().state.clock
 }
 

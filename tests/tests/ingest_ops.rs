@@ -88,7 +88,7 @@ async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old
     // flows: requests are answered between every two reloads.
     std::fs::write(&path, accounts_with_pool_toml(2, 30)).expect("rewrite config");
     for _ in 0..5 {
-        state.reload().expect("reload");
+        state.reload().await.expect("reload");
         wait_answers(&answered, answered() + 3).await;
     }
     assert_eq!(beacon(&stack.http, &ingest, &newcomer, &[]).await.status(), 204, "the new account is served after reload");
@@ -97,7 +97,7 @@ async fn reload_applies_new_accounts_without_dropping_requests_and_keeps_the_old
 
     // A broken file is refused and the running accounts stay.
     std::fs::write(&path, "[[account]]\nid = \"BROKEN!\"\n").expect("break config");
-    let err = state.reload().expect_err("a broken file is refused");
+    let err = state.reload().await.expect_err("a broken file is refused");
     assert!(err.contains("account"), "{err}");
     assert_eq!(beacon(&stack.http, &ingest, &good_batch(POOL_ACCOUNT, "still", 1), &[]).await.status(), 204, "previous accounts kept");
 
@@ -236,10 +236,20 @@ async fn the_small_endpoints_answer() {
         let resp = stack.http.post(format!("{ingest}/v1/collect")).header("content-type", ct).body(good_batch(DEMO_ACCOUNT, &format!("ct-{}", ct.len()), 1).to_string()).send().await.expect("collect");
         assert_eq!(resp.status(), 204, "{ct}");
     }
-    // CORS preflight for fetch with JSON.
-    let resp = stack.http.request(reqwest::Method::OPTIONS, format!("{ingest}/v1/collect")).header("origin", "https://demo.example").header("access-control-request-method", "POST").send().await.expect("preflight");
-    assert_eq!(resp.status(), 204);
+    // CORS preflight for fetch with JSON (actix-cors answers it: 200, the methods and the headers asked for).
+    let resp = stack
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{ingest}/v1/collect"))
+        .header("origin", "https://demo.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type, content-encoding")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(resp.headers()["access-control-allow-methods"].to_str().expect("methods").contains("POST"));
+    assert_eq!(resp.headers()["access-control-allow-headers"], "content-type, content-encoding");
 
     let msgs = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| m.len() >= 5).await.expect("events");
     assert_eq!(msgs.len(), 5);
@@ -255,7 +265,8 @@ async fn the_small_endpoints_answer() {
     }
     assert_eq!(metric_value(&m, "ringpath_ingest_events_accepted_total", &[("kind", "event")]), Some(5.0));
     // Three beacons and the preflight, all under the route template.
-    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "204")]), Some(4.0));
+    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "204")]), Some(3.0));
+    assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "200")]), Some(1.0));
 
     // The snippet (built by tracker-wasm/build.sh, which infra/test runs first), with its caching headers.
     let js = get("/rp.js").await.expect("rp.js");
@@ -316,7 +327,7 @@ async fn a_versioned_snippet_url_is_immutable_an_archived_build_stays_served_and
     // A new build (SIGHUP): its version is served, the old one is a 404 that names it.
     let js2 = b"/*! build two */".to_vec();
     std::fs::write(dir.join("rp.js"), &js2).expect("rp.js");
-    stack.ingest.as_ref().expect("ingest").state.reload().expect("reload");
+    stack.ingest.as_ref().expect("ingest").state.reload().await.expect("reload");
     let version2 = ringpath_ingest::assets::version_of(&js2);
     assert_ne!(version, version2);
     let new = get(format!("/v/{version2}/rp.js")).await.expect("new");
@@ -330,7 +341,7 @@ async fn a_versioned_snippet_url_is_immutable_an_archived_build_stays_served_and
     std::fs::create_dir_all(dir.join("v").join(&version)).expect("archive dir");
     std::fs::write(dir.join("v").join(&version).join("rp.js"), &js).expect("archived rp.js");
     std::fs::write(dir.join("v").join(&version).join("rp.wasm"), &wasm).expect("archived rp.wasm");
-    stack.ingest.as_ref().expect("ingest").state.reload().expect("reload");
+    stack.ingest.as_ref().expect("ingest").state.reload().await.expect("reload");
     for (file, body) in [("rp.js", &js), ("rp.wasm", &wasm)] {
         let resp = get(format!("/v/{version}/{file}")).await.expect("archived");
         assert_eq!((resp.status().as_u16(), resp.headers()["cache-control"].to_str().expect("cc")), (200, "public, max-age=31536000, immutable"), "{file}");

@@ -70,7 +70,7 @@ fn pool_metric(text: &str, name: &str) -> f64 {
     metric_value(text, name, &[("account", POOL_ACCOUNT), ("pool", "everyone")]).unwrap_or_else(|| panic!("{name} missing in /metrics"))
 }
 
-fn clock(stack: &Stack) -> &ringpath_ingest::app::Clock {
+fn clock(stack: &Stack) -> &ringpath_ingest::state::Clock {
     &stack.ingest.as_ref().expect("ingest").state.clock
 }
 

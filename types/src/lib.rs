@@ -15,6 +15,8 @@ pub mod url;
 
 #[cfg(feature = "serde")]
 pub mod accounts;
+#[cfg(feature = "server")]
+pub mod auth;
 #[cfg(feature = "serde")]
 pub mod wire;
 

@@ -186,6 +186,13 @@ const EMAIL_MEDIA: &str = "email e-mail e_mail newsletter mail";
 const DISPLAY_MEDIA: &str = "display banner cpm programmatic interstitial expandable";
 const AFFILIATE_MEDIA: &str = "affiliate affiliates partner";
 
+/// A landing's source as DNI decides it: like [`classify`], but a same-site
+/// referrer (an internal link) counts as a direct visit instead of no source.
+/// The tracker's number choice and ingest's `/v1/numbers` both use this.
+pub fn classify_landing(url: &str, referrer: &str) -> Option<VisitSource> {
+    classify(url, referrer).or_else(|| classify(url, ""))
+}
+
 /// Classifies a visit from its landing URL and referrer (either may be empty).
 /// `site_host` is the page's own host; a referrer from the same site with no
 /// campaign data is not a new source and yields `None`.

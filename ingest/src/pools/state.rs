@@ -1,23 +1,17 @@
-//! Session-level tracking-number pools: which live session holds which number.
-//! Pure state (no IO, time passed in) so it is tested without Kafka; the
-//! handler publishes every assignment and renewal, and `restore` replays them
-//! after a restart so no held number is handed to someone else.
+//! One pool's holds: which live session holds which number. Pure state (no
+//! IO, time passed in), model- and property-tested; the in-process store
+//! keeps one per pool. The handler publishes every assignment and renewal,
+//! and `restore` replays them after a restart so no held number is handed to
+//! someone else.
 //!
-//! Rules (README "Collector (ingest)"): the same live session always gets the same number; a
-//! number is held `hold` after the session's last activity; no number is live
-//! in two sessions unless the pool is exhausted — then the least recently
-//! used number is reused and the assignment is marked shared.
+//! Rules: the same live session always gets the same number; a number is
+//! held `hold` after the session's last activity; no number is live in two
+//! sessions unless the pool is exhausted — then the least recently used
+//! number is reused and the assignment is marked shared.
 
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub number: String,
-    pub expires_at: i64,
-    pub shared: bool,
-    /// True when the session already held this number (a renewal).
-    pub renewed: bool,
-}
+use super::Assignment;
 
 #[derive(Debug, Default)]
 struct Holder {
