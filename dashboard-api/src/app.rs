@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use ringpath_types::accounts::AccountsFile;
 use serde_json::{json, Value};
 
@@ -338,9 +338,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
-    let mut buf = Vec::new();
-    let _ = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(buf)
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(ringpath_service::render_metrics(&state.metrics.registry))
 }
 
 async fn not_found() -> HttpResponse {

@@ -4,18 +4,30 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
 use ringpath_dashboard_api::{start_with_timeout, Settings};
 use ringpath_types::accounts::AccountsFile;
-use tokio::signal::unix::{signal, SignalKind};
 
 fn load(settings: &Settings) -> anyhow::Result<AccountsFile> {
-    let text = std::fs::read_to_string(&settings.config_path).with_context(|| format!("reading accounts file {}", settings.config_path.display()))?;
-    AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings.config_path.display()))
+    ringpath_service::load_accounts(&settings.config_path)
+}
+
+/// The analysts' API. Settings come from `RINGPATH_*` variables (README "Configuration").
+#[derive(clap::Parser)]
+#[command(name = "ringpath-dashboard-api", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Serve until SIGTERM/SIGINT (the default); SIGHUP reloads the accounts file.
+    Serve,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = <Cli as clap::Parser>::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "info".into());
     // Access logs are structured either way; RINGPATH_LOG_FORMAT=json gives one JSON object a line.
     if std::env::var("RINGPATH_LOG_FORMAT").is_ok_and(|f| f == "json") {
@@ -24,30 +36,15 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let env: HashMap<String, String> = std::env::vars().collect();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("serve") | None => {}
-        Some(other) => bail!("unknown command {other:?}; commands: serve (default)"),
-    }
+    let Command::Serve = cli.command.unwrap_or(Command::Serve);
     let settings = Settings::from_env(&env)?;
     let running = start_with_timeout(settings.clone(), load(&settings)?, Settings::query_timeout_from_env(&env)?).await?;
     println!("ringpath-dashboard-api listening on http://{}", running.addr);
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match load(&settings) {
-                Ok(file) => {
-                    *running.state.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
-                    tracing::info!("accounts file reloaded");
-                }
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous accounts"),
-            },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
-    }
+    ringpath_service::until_stopped(|| {
+        let reloaded = load(&settings).map(|file| *running.state.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file));
+        std::future::ready(reloaded.map_err(|e| e.to_string()))
+    })
+    .await?;
     running.stop().await;
     Ok(())
 }

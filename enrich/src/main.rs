@@ -8,20 +8,35 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use ringpath_enrich::{geo, Settings};
 use ringpath_types::accounts::AccountsFile;
-use tokio::signal::unix::{signal, SignalKind};
 
 fn load_accounts(settings: &Settings) -> anyhow::Result<AccountsFile> {
-    let text = std::fs::read_to_string(&settings.config_path).with_context(|| format!("reading accounts file {}", settings.config_path.display()))?;
-    AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings.config_path.display()))
+    ringpath_service::load_accounts(&settings.config_path)
+}
+
+/// The consumer between Kafka and ClickHouse. Settings come from `RINGPATH_*`
+/// variables (README "Configuration").
+#[derive(clap::Parser)]
+#[command(name = "ringpath-enrich", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Consume until SIGTERM/SIGINT (the default); SIGHUP reloads the accounts file.
+    Run,
+    /// Create or upgrade the ClickHouse schema and create missing Kafka topics.
+    Migrate,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = <Cli as clap::Parser>::parse();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "info".into())).init();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let command = std::env::args().nth(1).unwrap_or_else(|| "run".into());
-    match command.as_str() {
-        "migrate" => {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Migrate => {
             let ch = ringpath_enrich::settings::clickhouse_from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
             let applied = ringpath_store::migrate(&ch).await.context("applying migrations")?;
             let (brokers, topics) = (kafka_brokers(&env), ringpath_types::wire::Topics::from_env(&env));
@@ -32,13 +47,12 @@ async fn main() -> anyhow::Result<()> {
             println!("database {}: {} migration(s) applied{}", ch.database, applied.len(), if applied.is_empty() { String::new() } else { format!(" ({})", applied.join(", ")) });
             Ok(())
         }
-        "run" => run(Settings::from_env(&env)?).await,
-        other => anyhow::bail!("unknown command {other:?}; use `run` or `migrate`"),
+        Command::Run => run(Settings::from_env(&env)?).await,
     }
 }
 
 fn kafka_brokers(env: &HashMap<String, String>) -> String {
-    env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into())
+    env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| ringpath_service::DEFAULT_KAFKA_BROKERS.into())
 }
 
 fn topic_partitions(env: &HashMap<String, String>) -> anyhow::Result<i32> {
@@ -78,22 +92,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match load_accounts(&settings) {
-                Ok(file) => {
-                    *running.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
-                    tracing::info!("accounts file reloaded");
-                }
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous accounts"),
-            },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
-    }
+    ringpath_service::until_stopped(|| {
+        let reloaded = load_accounts(&settings).map(|file| *running.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file));
+        std::future::ready(reloaded.map_err(|e| e.to_string()))
+    })
+    .await?;
     tracing::info!("shutting down: flushing the current batch");
     if let Some(h) = server {
         h.stop(true).await;

@@ -1,6 +1,6 @@
 //! Prometheus metrics for enrich, served on `RINGPATH_ENRICH_METRICS_LISTEN`.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -57,9 +57,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        ringpath_service::render_metrics(&self.registry)
     }
 }
 

@@ -79,7 +79,7 @@ impl Settings {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 8082))),
         };
         Ok(Settings {
-            kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into()),
+            kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| ringpath_service::DEFAULT_KAFKA_BROKERS.into()),
             group_id: env.get("RINGPATH_ENRICH_GROUP").cloned().unwrap_or_else(|| "ringpath-enrich".into()),
             topics: Topics::from_env(env),
             clickhouse: clickhouse_from_env(env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?,

@@ -5,11 +5,9 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context;
 use ringpath_ingest::assets::Assets;
 use ringpath_ingest::{start, Settings};
 use ringpath_types::accounts::AccountsFile;
-use tokio::signal::unix::{signal, SignalKind};
 
 /// Per request ingest allocates for every event it parses and serialises;
 /// mimalloc does that in less CPU than glibc's malloc under two busy workers.
@@ -19,34 +17,45 @@ use tokio::signal::unix::{signal, SignalKind};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn load_accounts(settings: &Settings) -> anyhow::Result<AccountsFile> {
-    let text = std::fs::read_to_string(&settings.config_path).with_context(|| format!("reading accounts file {}", settings.config_path.display()))?;
-    AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings.config_path.display()))
+    ringpath_service::load_accounts(&settings.config_path)
+}
+
+/// The collector. Settings come from `RINGPATH_*` variables (README "Configuration").
+#[derive(clap::Parser)]
+#[command(name = "ringpath-ingest", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Run the collector until SIGTERM/SIGINT (the default); SIGHUP reloads the accounts file and the snippet.
+    Run,
+    /// Print the script tag that pins the built snippet (versioned URL + integrity).
+    Snippet {
+        /// The account (default: the accounts file's only account).
+        #[arg(long)]
+        account: Option<String>,
+        /// The collector's public origin (default: http:// + RINGPATH_INGEST_LISTEN).
+        #[arg(long)]
+        origin: Option<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = <Cli as clap::Parser>::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str).unwrap_or("run") {
-        "run" => run(Settings::from_env(&env)?).await,
-        "snippet" => snippet(&Settings::from_env(&env)?, &args[1..]),
-        other => anyhow::bail!("unknown command {other:?}; use `run` or `snippet [--account ID] [--origin URL]`"),
+    let settings = Settings::from_env(&env)?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(settings).await,
+        Command::Snippet { account, origin } => snippet(&settings, account, origin),
     }
 }
 
-/// Prints the tag for the build in the assets dir. Defaults: the accounts
-/// file's only account, and the collector's own listen address as origin.
-fn snippet(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
-    let (mut account, mut origin) = (None, None);
-    let mut options = args.iter();
-    while let Some(option) = options.next() {
-        let value = options.next().with_context(|| format!("{option} needs a value"))?;
-        match option.as_str() {
-            "--account" => account = Some(value.clone()),
-            "--origin" => origin = Some(value.clone()),
-            other => anyhow::bail!("unknown option {other:?}; use --account ID, --origin https://collector.example"),
-        }
-    }
+/// Prints the tag for the build in the assets dir.
+fn snippet(settings: &Settings, account: Option<String>, origin: Option<String>) -> anyhow::Result<()> {
     let account = match account {
         Some(id) => id,
         None => match load_accounts(settings)?.account.as_slice() {
@@ -70,19 +79,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let running = start(settings, accounts).await?;
     println!("ringpath-ingest listening on http://{}", running.addr);
 
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match running.state.reload().await {
-                Ok(()) => tracing::info!("accounts file and assets reloaded"),
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous accounts"),
-            },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
-    }
+    let state = running.state.clone();
+    ringpath_service::until_stopped(|| {
+        let state = state.clone();
+        async move { state.reload().await }
+    })
+    .await?;
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())

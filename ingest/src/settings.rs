@@ -64,7 +64,7 @@ impl Settings {
             listen: parse(env, "RINGPATH_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             config_path: parse(env, "RINGPATH_CONFIG", PathBuf::from("ringpath.toml"))?,
             assets_dir: parse(env, "RINGPATH_ASSETS_DIR", PathBuf::from("tracker-wasm/pkg"))?,
-            kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into()),
+            kafka_brokers: env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| ringpath_service::DEFAULT_KAFKA_BROKERS.into()),
             topics: Topics::from_env(env),
             trusted_proxies: TrustedProxies::parse(proxies)
                 .map_err(|reason| SettingsError { key: "RINGPATH_TRUSTED_PROXIES", reason })?,

@@ -77,7 +77,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_accounts_and_sigterm_exits_cleanly() {
-    let brokers = std::env::var("RINGPATH_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    let brokers = std::env::var("RINGPATH_KAFKA_BROKERS").unwrap_or_else(|_| ringpath_service::DEFAULT_KAFKA_BROKERS.into());
     let suffix = format!("{:08x}", rand::random::<u32>());
     let topics: Vec<String> = ["events", "calls", "assignments", "dlq"].iter().map(|t| format!("ringpath.{t}.sig{suffix}")).collect();
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");

@@ -66,8 +66,8 @@ fn snippet_refuses_to_guess_or_to_print_a_broken_tag() {
     fails(&[], "pass --account");
     fails(&["--account", "acc_a", "--origin", "collect.example.com"], "https://host");
     fails(&["--account", "Bad Account"], "[a-z0-9_]");
-    fails(&["--account"], "needs a value");
-    fails(&["--acount", "acc_a"], "unknown option");
+    fails(&["--account"], "a value is required");
+    fails(&["--acount", "acc_a"], "unexpected argument '--acount'");
     std::fs::remove_file(dir.join("rp.js")).expect("snippet test");
     fails(&["--account", "acc_a"], "tracker-wasm/build.sh");
 }

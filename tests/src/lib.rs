@@ -31,7 +31,7 @@ pub fn env_or(key: &str, default: &str) -> String {
 }
 
 pub fn kafka_brokers() -> String {
-    env_or("RINGPATH_KAFKA_BROKERS", "127.0.0.1:19092")
+    env_or("RINGPATH_KAFKA_BROKERS", ringpath_service::DEFAULT_KAFKA_BROKERS)
 }
 
 pub fn clickhouse_url() -> String {

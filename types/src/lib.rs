@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod consent;
 pub mod ip;
 pub mod rules;
 pub mod source;
@@ -20,5 +21,6 @@ pub mod auth;
 #[cfg(feature = "serde")]
 pub mod wire;
 
+pub use consent::Consent;
 pub use rules::Rule;
 pub use source::{classify, Channel, VisitSource};

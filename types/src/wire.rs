@@ -41,23 +41,7 @@ impl Topics {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Consent {
-    Granted,
-    Pending,
-    Denied,
-}
-
-impl Consent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Consent::Granted => "granted",
-            Consent::Pending => "pending",
-            Consent::Denied => "denied",
-        }
-    }
-}
+pub use crate::consent::Consent;
 
 /// `POST /v1/collect` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

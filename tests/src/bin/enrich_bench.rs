@@ -584,7 +584,7 @@ async fn cleanup() -> anyhow::Result<()> {
     if topics.events == ringpath_types::wire::TOPIC_EVENTS {
         bail!("refusing to delete the default topics: set RINGPATH_TOPIC_* to the bench's");
     }
-    let brokers = env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| "127.0.0.1:19092".into());
+    let brokers = env.get("RINGPATH_KAFKA_BROKERS").cloned().unwrap_or_else(|| ringpath_service::DEFAULT_KAFKA_BROKERS.into());
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let names = [topics.events.as_str(), topics.calls.as_str(), topics.assignments.as_str(), topics.dlq.as_str()];
