@@ -42,22 +42,8 @@ pub struct Settings {
     pub retention_interval: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("setting {key}: {reason}")]
-pub struct SettingsError {
-    pub key: &'static str,
-    pub reason: String,
-}
-
-fn parse<T: std::str::FromStr>(env: &HashMap<String, String>, key: &'static str, default: T) -> Result<T, SettingsError>
-where
-    T::Err: std::fmt::Display,
-{
-    match env.get(key) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError { key, reason: format!("{v:?}: {e}") }),
-    }
-}
+pub use ringpath_service::SettingsError;
+use ringpath_service::setting as parse;
 
 impl Settings {
     pub fn from_env(env: &HashMap<String, String>) -> Result<Settings, SettingsError> {

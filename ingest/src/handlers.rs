@@ -27,16 +27,22 @@ const GIF: &[u8] = &[
 
 // ---- /v1/collect and /v1/p.gif ----------------------------------------------
 
+/// The sender and JSON body of a request to `route`, within its rate; a
+/// failure is already accounted for (`AppState::reject`).
+async fn sender_and_json(state: &AppState, route: &'static str, req: &HttpRequest, payload: web::Payload) -> Result<(Received, web::Bytes), ApiError> {
+    let received = request::received(state, req);
+    if let Err(e) = request::rate_limit(state, &received) {
+        return Err(state.reject(route, e, None, None, &received).await);
+    }
+    match request::json_body(state, req, payload).await {
+        Ok(body) => Ok((received, body)),
+        Err((e, raw)) => Err(state.reject(route, e, None, raw.as_deref(), &received).await),
+    }
+}
+
 pub async fn collect(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     const ROUTE: &str = "/v1/collect";
-    let received = request::received(&state, &req);
-    if let Err(e) = request::rate_limit(&state, &received) {
-        return Err(state.reject(ROUTE, e, None, None, &received).await);
-    }
-    let body = match request::json_body(&state, &req, payload).await {
-        Ok(b) => b,
-        Err((e, raw)) => return Err(state.reject(ROUTE, e, None, raw.as_deref(), &received).await),
-    };
+    let (received, body) = sender_and_json(&state, ROUTE, &req, payload).await?;
     if let Err(e) = accept_batch(&state, &req, &body, &received).await {
         return Err(state.reject(ROUTE, e, None, Some(&body), &received).await);
     }
@@ -138,14 +144,7 @@ pub async fn config(state: web::Data<AppState>, path: web::Path<String>) -> Resu
 
 pub async fn numbers(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     const ROUTE: &str = "/v1/numbers";
-    let received = request::received(&state, &req);
-    if let Err(e) = request::rate_limit(&state, &received) {
-        return Err(state.reject(ROUTE, e, None, None, &received).await);
-    }
-    let body = match request::json_body(&state, &req, payload).await {
-        Ok(b) => b,
-        Err((e, raw)) => return Err(state.reject(ROUTE, e, None, raw.as_deref(), &received).await),
-    };
+    let (received, body) = sender_and_json(&state, ROUTE, &req, payload).await?;
     match assign_number(&state, &req, &body, &received).await {
         Ok(response) => Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response)),
         Err(e) => Err(state.reject(ROUTE, e, None, Some(&body), &received).await),

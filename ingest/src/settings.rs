@@ -41,24 +41,11 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("setting {key}: {reason}")]
-pub struct SettingsError {
-    pub key: &'static str,
-    pub reason: String,
-}
+pub use ringpath_service::SettingsError;
+use ringpath_service::setting as parse;
 
 impl Settings {
     pub fn from_env(env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
-        fn parse<T: std::str::FromStr>(env: &HashMap<String, String>, key: &'static str, default: T) -> Result<T, SettingsError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            match env.get(key) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError { key, reason: format!("{v:?}: {e}") }),
-            }
-        }
         let proxies = env.get("RINGPATH_TRUSTED_PROXIES").map(String::as_str).unwrap_or("");
         Ok(Settings {
             listen: parse(env, "RINGPATH_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,

@@ -2,12 +2,10 @@
 //! straight to the test topics (so times and IPs are exact), topics read back,
 //! committed offsets, and a scan of every column of every table.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use ringpath_types::wire::{AssignmentMessage, CallMessage, CallRecord, CallStatus, Consent, Event, EventMessage, NumberKind, Received};
@@ -149,43 +147,9 @@ pub fn call_message(account: &str, call_id: &str, to: &str, started_ms: i64, rec
     }
 }
 
-/// Every message on `topic` (all partitions, from the start to the current end).
+/// Every message's payload on `topic` (all partitions, from the start to the current end).
 pub fn read_topic(brokers: &str, topic: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("reader-{}", crate::unique_suffix()))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-    let mut ends = HashMap::new();
-    let mut assign = TopicPartitionList::new();
-    for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
-        if high > low {
-            ends.insert(p, high);
-            assign.add_partition_offset(topic, p, Offset::Beginning)?;
-        }
-    }
-    let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&assign)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ends.is_empty() {
-        if Instant::now() > deadline {
-            bail!("reading {topic}: partitions {:?} not read to their end", ends.keys());
-        }
-        let Some(msg) = consumer.poll(Duration::from_millis(500)) else { continue };
-        let m = msg?;
-        out.push(m.payload().unwrap_or(&[]).to_vec());
-        if m.offset() + 1 >= ends.get(&m.partition()).copied().unwrap_or(0) {
-            ends.remove(&m.partition());
-        }
-    }
-    Ok(out)
+    Ok(crate::ingest_support::read_topic_blocking(brokers, topic)?.into_iter().map(|m| m.payload).collect())
 }
 
 /// The offset `group` has committed for one partition (None: nothing committed).

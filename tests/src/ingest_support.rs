@@ -108,7 +108,7 @@ pub async fn read_topic(brokers: &str, topic: &str) -> anyhow::Result<Vec<TopicM
     tokio::task::spawn_blocking(move || read_topic_blocking(&brokers, &topic)).await?
 }
 
-fn read_topic_blocking(brokers: &str, topic: &str) -> anyhow::Result<Vec<TopicMessage>> {
+pub fn read_topic_blocking(brokers: &str, topic: &str) -> anyhow::Result<Vec<TopicMessage>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("rp-test-reader-{}", crate::unique_suffix()))

@@ -10,6 +10,26 @@ use anyhow::Context;
 use ringpath_types::accounts::AccountsFile;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// A `RINGPATH_*` setting that cannot be used: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {key}: {reason}")]
+pub struct SettingsError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+/// The setting `key` from `env` parsed as `T`, or `default` when unset.
+/// (Loaders take an env map, so tests never touch the process environment.)
+pub fn setting<T: std::str::FromStr>(env: &std::collections::HashMap<String, String>, key: &'static str, default: T) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env.get(key) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError { key, reason: format!("{v:?}: {e}") }),
+    }
+}
+
 /// The Kafka brokers of the one-machine stack (`infra/services.sh`).
 pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:19092";
 
