@@ -158,14 +158,25 @@ async fn assign_number(state: &AppState, req: &HttpRequest, body: &[u8], receive
     request::check_origin(account, req)?;
     validate::numbers_request(&request).map_err(ApiError::Invalid)?;
     let visit = ringpath_types::source::classify_landing(&request.url, request.referrer.as_deref().unwrap_or("")).unwrap_or_default();
-    let is_bot = ringpath_types::ua::parse(&received.user_agent).is_bot;
     let now = received.received_at;
-    let decision = match pools::decide(state.pools.as_ref(), account, &request.session_id, &visit, is_bot, now).await {
-        Ok(decision) => decision,
+    let client = received.ip.parse().map(|ip| ringpath_types::ip::client(ip).to_string()).unwrap_or_else(|_| received.ip.clone());
+    let asker = pools::Asker {
+        session: &request.session_id,
+        client: &client,
+        is_bot: ringpath_types::ua::parse(&received.user_agent).is_bot,
+        now,
+        client_cap: state.settings.pool_holds_per_client,
+    };
+    let decision = match pools::decide(state.pools.as_ref(), account, &visit, asker).await {
+        Ok((decision, None)) => decision,
+        Ok((decision, Some(refusal))) => {
+            state.metrics.numbers_without_pool.with_label_values(&[refusal.cause()]).inc();
+            decision
+        }
         Err(e) => {
             // No pool number while the store is away: another collector may hold it.
             tracing::warn!(error = %e, "pool store unavailable; answering the source-level or site number");
-            state.metrics.pool_store_errors.inc();
+            state.metrics.numbers_without_pool.with_label_values(&["store_unavailable"]).inc();
             pools::fallback(account, &visit)
         }
     };

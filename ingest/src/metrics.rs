@@ -18,8 +18,9 @@ pub struct Metrics {
     pub dlq_failed: IntCounterVec,
     /// Accounts-file reloads (SIGHUP) by outcome: `ok` or `failed` (the previous accounts stay).
     pub config_reloads: IntCounterVec,
-    /// Number requests answered without a pool number because the pool store was unavailable.
-    pub pool_store_errors: prometheus::IntCounter,
+    /// Number requests a matching pool gave no number, by cause (client cap,
+    /// store unavailable or refilling, empty pool): they got the source-level or site number.
+    pub numbers_without_pool: IntCounterVec,
 }
 
 impl Metrics {
@@ -49,8 +50,12 @@ impl Metrics {
             .expect("valid metric");
         let dlq_failed = IntCounterVec::new(Opts::new("ringpath_ingest_dlq_failed_total", "Rejected payloads that could not be dead-lettered"), &["route"])
             .expect("valid metric");
-        let pool_store_errors = prometheus::IntCounter::new("ringpath_ingest_pool_store_errors_total", "Number requests answered without a pool number: the pool store was unavailable").expect("valid metric");
-        registry.register(Box::new(pool_store_errors.clone())).expect("unique metric");
+        let numbers_without_pool = IntCounterVec::new(
+            Opts::new("ringpath_ingest_numbers_without_pool_total", "Number requests a matching pool gave no number (source-level or site number instead), by cause"),
+            &["cause"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(numbers_without_pool.clone())).expect("unique metric");
         let config_reloads = IntCounterVec::new(Opts::new("ringpath_ingest_config_reloads_total", "Accounts-file reloads by outcome"), &["outcome"]).expect("valid metric");
         for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_written, &dlq_failed, &config_reloads] {
             registry.register(Box::new(c.clone())).expect("unique metric");
@@ -74,7 +79,7 @@ impl Metrics {
             dlq_written,
             dlq_failed,
             config_reloads,
-            pool_store_errors,
+            numbers_without_pool,
         }
     }
 

@@ -40,6 +40,41 @@ pub struct PoolUse {
     pub exhausted_total: u64,
 }
 
+/// Why a session gets no pool number (it gets the source-level or site number instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its client (IP, IPv6 /64) already holds as many numbers as a client may.
+    ClientCap,
+    /// The pool has no numbers.
+    Empty,
+    /// The shared store is being refilled after it lost its data.
+    NotReady,
+}
+
+impl Refusal {
+    /// Bounded label for the metric of number requests answered without a pool number.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Refusal::ClientCap => "client_cap",
+            Refusal::Empty => "empty_pool",
+            Refusal::NotReady => "store_refilling",
+        }
+    }
+}
+
+/// One request for a hold in a pool.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRequest<'a> {
+    pub account: &'a str,
+    pub session: &'a str,
+    /// Who asks: an IP, or an IPv6 /64 (`ringpath_types::ip::client_key`).
+    pub client: &'a str,
+    pub now: i64,
+    pub hold_ms: i64,
+    /// Most live holds one client may have in the pool.
+    pub client_cap: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     /// The shared store cannot be reached or answered wrongly: no pool number
@@ -54,8 +89,8 @@ pub type PoolFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PoolError>> +
 pub trait PoolStore: Send + Sync {
     /// The pool among `pools` (the account's, in order) in which `session` holds a live number.
     fn held_pool<'a>(&'a self, account: &'a str, pools: &'a [Pool], session: &'a str, now: i64) -> PoolFuture<'a, Option<String>>;
-    /// Gives `session` a number of `pool`, or renews its hold there.
-    fn assign<'a>(&'a self, account: &'a str, pool: &'a Pool, session: &'a str, now: i64, hold_ms: i64) -> PoolFuture<'a, Assignment>;
+    /// Gives the session a number of `pool`, or renews its hold there.
+    fn assign<'a>(&'a self, pool: &'a Pool, request: HoldRequest<'a>) -> PoolFuture<'a, Result<Assignment, Refusal>>;
     /// Extends the live hold `session` has in one of `pools`; `None` if it holds nothing.
     fn renew<'a>(&'a self, account: &'a str, pools: &'a [Pool], session: &'a str, now: i64, hold_ms: i64) -> PoolFuture<'a, Option<(String, Assignment)>>;
     /// Replays a published assignment (start-up, or a store that lost its data).
@@ -80,27 +115,46 @@ pub enum Decision {
     NoNumbers,
 }
 
+/// Who asks for a number, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    pub session: &'a str,
+    pub client: &'a str,
+    pub is_bot: bool,
+    pub now: i64,
+    pub client_cap: usize,
+}
+
 /// The number for a session landing with `visit` (classified like the
-/// tracker does: a same-site referrer counts as direct).
-pub async fn decide(store: &dyn PoolStore, account: &Account, session: &str, visit: &VisitSource, is_bot: bool, now: i64) -> Result<Decision, PoolError> {
+/// tracker does: a same-site referrer counts as direct), and why it got no
+/// pool number when a pool matched but refused it.
+pub async fn decide(store: &dyn PoolStore, account: &Account, visit: &VisitSource, asker: Asker<'_>) -> Result<(Decision, Option<Refusal>), PoolError> {
     let dni = &account.dni;
-    let hold_ms = i64::from(dni.hold_minutes) * 60_000;
     // A session that already holds a pool number keeps it on every page, even
     // where this page alone would classify as direct (an internal link).
     // Crawlers never take a pool number: they would hold it without ever calling.
-    let pool = if is_bot {
+    let pool = if asker.is_bot {
         None
     } else {
-        match store.held_pool(&account.id, &dni.pool, session, now).await? {
+        match store.held_pool(&account.id, &dni.pool, asker.session, asker.now).await? {
             Some(id) => dni.pool.iter().find(|p| p.id == id),
             None => dni.pool_for(visit),
         }
     };
-    if let Some(pool) = pool {
-        let assignment = store.assign(&account.id, pool, session, now, hold_ms).await?;
-        return Ok(Decision::Session { pool: pool.id.clone(), assignment });
+    let Some(pool) = pool else { return Ok((fallback(account, visit), None)) };
+    let request = HoldRequest {
+        account: &account.id,
+        session: asker.session,
+        client: asker.client,
+        now: asker.now,
+        hold_ms: i64::from(dni.hold_minutes) * 60_000,
+        client_cap: asker.client_cap,
+    };
+    match store.assign(pool, request).await? {
+        Ok(assignment) => Ok((Decision::Session { pool: pool.id.clone(), assignment }, None)),
+        // Under pressure from one client, or not ready: a number nobody else can lose.
+        Err(refusal) => Ok((fallback(account, visit), Some(refusal))),
     }
-    Ok(fallback(account, visit))
 }
 
 /// The number a visit gets without a pool: the first matching source-level
@@ -141,9 +195,10 @@ mod tests {
         let store = MemoryPools::default();
         store.configure(&file).await.unwrap();
         let acc = &file.account[0];
-        let first = decide(&store, acc, "s1", &visit("https://d.example/?utm_medium=cpc", ""), false, 0).await.unwrap();
+        let asker = |session, now| Asker { session, client: "198.51.100.7", is_bot: false, now, client_cap: 10 };
+        let (first, _) = decide(&store, acc, &visit("https://d.example/?utm_medium=cpc", ""), asker("s1", 0)).await.unwrap();
         assert!(matches!(&first, Decision::Session { pool, assignment } if pool == "ppc" && assignment.number == "+15550109001" && !assignment.shared));
-        let internal = decide(&store, acc, "s1", &visit("https://d.example/contact", "https://d.example/"), false, 1_000).await.unwrap();
+        let (internal, _) = decide(&store, acc, &visit("https://d.example/contact", "https://d.example/"), asker("s1", 1_000)).await.unwrap();
         assert!(matches!(internal, Decision::Session { assignment, .. } if assignment.renewed), "the session keeps its number on an internal page");
     }
 
@@ -153,8 +208,13 @@ mod tests {
         let store = MemoryPools::default();
         store.configure(&file).await.unwrap();
         let acc = &file.account[0];
-        assert_eq!(decide(&store, acc, "bot", &visit("https://d.example/?utm_medium=cpc", ""), true, 0).await.unwrap(), Decision::Site("+15550100000".into()));
-        assert_eq!(decide(&store, acc, "s2", &visit("https://d.example/?utm_medium=email", ""), false, 0).await.unwrap(), Decision::Source("+15550108001".into()));
-        assert_eq!(decide(&store, acc, "s3", &visit("https://d.example/", ""), false, 0).await.unwrap(), Decision::Site("+15550100000".into()));
+        let asker = |session, is_bot| Asker { session, client: "198.51.100.7", is_bot, now: 0, client_cap: 10 };
+        let cpc = visit("https://d.example/?utm_medium=cpc", "");
+        assert_eq!(decide(&store, acc, &cpc, asker("bot", true)).await.unwrap(), (Decision::Site("+15550100000".into()), None));
+        assert_eq!(decide(&store, acc, &visit("https://d.example/?utm_medium=email", ""), asker("s2", false)).await.unwrap(), (Decision::Source("+15550108001".into()), None));
+        assert_eq!(decide(&store, acc, &visit("https://d.example/", ""), asker("s3", false)).await.unwrap(), (Decision::Site("+15550100000".into()), None));
+        // The pool's one number is held: a client over its cap gets the site number, never a shared one.
+        let capped = Asker { client_cap: 0, ..asker("s4", false) };
+        assert_eq!(decide(&store, acc, &cpc, capped).await.unwrap(), (Decision::Site("+15550100000".into()), Some(Refusal::ClientCap)));
     }
 }

@@ -22,7 +22,9 @@ impl RateLimiter {
     }
 
     /// `Ok` to serve, or `Err(seconds until a token is back)`.
+    /// One request of the client `ip` stands for (an IPv6 /64 is one client).
     pub fn check(&self, ip: IpAddr, now_ms: i64) -> Result<(), u64> {
+        let ip = ringpath_types::ip::client(ip);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Forget full buckets so a scan from many addresses cannot grow memory forever.
@@ -44,6 +46,16 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_slash_64_shares_one_bucket() {
+        let limiter = RateLimiter::new(1.0, 2.0);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(limiter.check(a, 0).is_ok() && limiter.check(b, 0).is_ok());
+        assert!(limiter.check(a, 0).is_err() && limiter.check(b, 0).is_err(), "new addresses in the same /64 do not buy new tokens");
+        assert!(limiter.check("2001:db8:1:3::1".parse().unwrap(), 0).is_ok(), "another /64 is another client");
+    }
 
     #[test]
     fn burst_then_refill() {

@@ -39,6 +39,8 @@ pub struct Settings {
     /// Skip restoring number holds from `ringpath.assignments` at start (tests of a fresh pool).
     pub restore_holds: bool,
     pub shutdown_timeout: Duration,
+    /// Most live pool-number holds one client (IP, IPv6 /64) may have in a pool.
+    pub pool_holds_per_client: usize,
 }
 
 pub use ringpath_service::SettingsError;
@@ -67,6 +69,7 @@ impl Settings {
             body_timeout: Duration::from_millis(parse(env, "RINGPATH_BODY_TIMEOUT_MS", 10_000u64)?),
             restore_holds: parse(env, "RINGPATH_RESTORE_HOLDS", true)?,
             shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),
+            pool_holds_per_client: parse(env, "RINGPATH_POOL_HOLDS_PER_CLIENT", 10usize)?,
         })
     }
 }

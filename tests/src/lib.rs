@@ -178,6 +178,9 @@ impl Stack {
         env.insert("RINGPATH_INGEST_LISTEN".into(), "127.0.0.1:0".into());
         env.insert("RINGPATH_ASSETS_DIR".into(), assets_dir().display().to_string());
         env.insert("RINGPATH_PRODUCE_TIMEOUT_MS".into(), "5000".into());
+        // Every test visitor comes from 127.0.0.1: one client. The per-client
+        // cap is tested on its own (tests/tests/pools_abuse.rs).
+        env.insert("RINGPATH_POOL_HOLDS_PER_CLIENT".into(), "1000000".into());
         env.extend(extra);
         let settings = ringpath_ingest::Settings::from_env(&env)?;
         self.ingest = Some(ringpath_ingest::start(settings, self.accounts.clone()).await?);

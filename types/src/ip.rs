@@ -29,6 +29,19 @@ pub fn truncate(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client an address stands for, for per-client limits (rate, number
+/// holds): an IPv4 address itself, an IPv6 address by its /64 (one
+/// subscriber's prefix: hosts in it pick new addresses at will).
+pub fn client(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+        v4 => v4,
+    }
+}
+
 /// IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as plain IPv4.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -40,6 +53,16 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        let c = |s: &str| client(s.parse().unwrap()).to_string();
+        assert_eq!(c("203.0.113.9"), "203.0.113.9");
+        assert_eq!(c("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(c("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(c("2001:db8:1:2::1"), c("2001:db8:1:2:ffff::9"), "one /64, one client");
+        assert_ne!(c("2001:db8:1:2::1"), c("2001:db8:1:3::1"));
+    }
 
     fn t(s: &str) -> String {
         truncate(s.parse().unwrap()).to_string()

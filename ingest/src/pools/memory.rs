@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use ringpath_types::accounts::{AccountsFile, Pool};
 
 use super::state::PoolState;
-use super::{Assignment, PoolFuture, PoolStore, PoolUse};
+use super::{Assignment, HoldRequest, PoolFuture, PoolStore, PoolUse, Refusal};
 
 /// (account, pool id) → its holds.
 type Pools = HashMap<(String, String), PoolState>;
@@ -39,10 +39,10 @@ impl PoolStore for MemoryPools {
         ready(pools.iter().find(|p| held.get(&Self::key(account, &p.id)).is_some_and(|st| st.holds(session, now))).map(|p| p.id.clone()))
     }
 
-    fn assign<'a>(&'a self, account: &'a str, pool: &'a Pool, session: &'a str, now: i64, hold_ms: i64) -> PoolFuture<'a, Assignment> {
+    fn assign<'a>(&'a self, pool: &'a Pool, r: HoldRequest<'a>) -> PoolFuture<'a, Result<Assignment, Refusal>> {
         let mut pools = self.lock();
-        let state = pools.entry(Self::key(account, &pool.id)).or_insert_with(|| PoolState::new(&pool.numbers));
-        ready(state.assign(session, now, hold_ms))
+        let state = pools.entry(Self::key(r.account, &pool.id)).or_insert_with(|| PoolState::new(&pool.numbers));
+        ready(state.assign(r.session, r.client, r.now, r.hold_ms, r.client_cap))
     }
 
     fn renew<'a>(&'a self, account: &'a str, pools: &'a [Pool], session: &'a str, now: i64, hold_ms: i64) -> PoolFuture<'a, Option<(String, Assignment)>> {
@@ -54,7 +54,8 @@ impl PoolStore for MemoryPools {
     fn restore<'a>(&'a self, account: &'a str, pool: &'a Pool, session: &'a str, number: &'a str, assigned_at: i64, expires_at: i64, now: i64) -> PoolFuture<'a, ()> {
         let mut pools = self.lock();
         let state = pools.entry(Self::key(account, &pool.id)).or_insert_with(|| PoolState::new(&pool.numbers));
-        state.restore(session, number, assigned_at, expires_at, now);
+        let _ = assigned_at; // replays go in the topic's order; use order is all that counts
+        state.restore(session, number, expires_at, now);
         ready(())
     }
 

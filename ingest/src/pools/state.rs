@@ -7,156 +7,230 @@
 //! Rules: the same live session always gets the same number; a number is
 //! held `hold` after the session's last activity; no number is live in two
 //! sessions unless the pool is exhausted — then the least recently used
-//! number is reused and the assignment is marked shared.
+//! number is reused and the assignment is marked shared. A client (an IP, an
+//! IPv6 /64) holds at most `client_cap` numbers at once: a script opening
+//! thousands of sessions cannot drain the pool.
+//!
+//! Every step is O(log n): holds expire from an ordered set of leases, and
+//! free and busy numbers sit in sets ordered by last use.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use super::Assignment;
+use super::{Assignment, Refusal};
 
-#[derive(Debug, Default)]
-struct Holder {
-    session: String,
+/// A session's hold.
+#[derive(Debug, Clone)]
+struct Hold {
+    number: String,
     expires_at: i64,
+    client: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct NumberState {
-    number: String,
-    holders: Vec<Holder>,
-    /// When any session was last given or renewed this number: (time, use
-    /// sequence), so uses within one millisecond still have an order.
-    last_used: (i64, u64),
+    /// Position in the pool's configuration (ties of last use go by it).
+    index: usize,
+    holders: usize,
+    /// The use counter when a session was last given or renewed this number (0: never).
+    last_used: u64,
 }
 
 #[derive(Debug)]
 pub struct PoolState {
-    numbers: Vec<NumberState>,
-    by_session: HashMap<String, usize>,
-    /// Counts uses, to order them within a millisecond.
+    /// Number → its state; `order` lists them as configured.
+    numbers: HashMap<String, NumberState>,
+    order: Vec<String>,
+    sessions: HashMap<String, Hold>,
+    /// (expires_at, session) of every live hold.
+    leases: BTreeSet<(i64, String)>,
+    /// (last_used, index) of numbers nobody holds, and of numbers held by someone.
+    free: BTreeSet<(u64, usize)>,
+    busy: BTreeSet<(u64, usize)>,
+    /// Live holds per client.
+    clients: HashMap<String, usize>,
+    /// Counts uses: the order of use is the order of this counter.
     uses: u64,
-    /// Latest use time seen: request times are taken before the pool lock,
-    /// so a later use may carry an earlier time; stamps never go back.
-    latest: i64,
     pub exhausted_total: u64,
 }
 
 impl PoolState {
     pub fn new(numbers: &[String]) -> PoolState {
-        PoolState {
-            numbers: numbers.iter().map(|n| NumberState { number: n.clone(), holders: Vec::new(), last_used: (i64::MIN, 0) }).collect(),
-            by_session: HashMap::new(),
+        let mut state = PoolState {
+            numbers: HashMap::new(),
+            order: Vec::new(),
+            sessions: HashMap::new(),
+            leases: BTreeSet::new(),
+            free: BTreeSet::new(),
+            busy: BTreeSet::new(),
+            clients: HashMap::new(),
             uses: 0,
-            latest: i64::MIN,
             exhausted_total: 0,
-        }
+        };
+        state.reconfigure(numbers);
+        state
     }
 
-    /// Keeps holds on numbers still in the (reloaded) pool and adds new numbers.
+    /// Keeps holds on numbers still in the (reloaded) pool, drops the holds
+    /// on numbers removed, and adds new numbers (never used: given first).
     pub fn reconfigure(&mut self, numbers: &[String]) {
-        let mut old: HashMap<String, NumberState> = self.numbers.drain(..).map(|n| (n.number.clone(), n)).collect();
-        self.numbers = numbers
-            .iter()
-            .map(|n| old.remove(n).unwrap_or(NumberState { number: n.clone(), holders: Vec::new(), last_used: (i64::MIN, 0) }))
-            .collect();
-        self.reindex();
-    }
-
-    fn reindex(&mut self) {
-        self.by_session.clear();
-        for (i, n) in self.numbers.iter().enumerate() {
-            for h in &n.holders {
-                self.by_session.insert(h.session.clone(), i);
+        let mut old = std::mem::take(&mut self.numbers);
+        self.order = numbers.to_vec();
+        for (index, n) in numbers.iter().enumerate() {
+            let last_used = old.remove(n).map(|s| s.last_used).unwrap_or(0);
+            self.numbers.insert(n.clone(), NumberState { index, holders: 0, last_used });
+        }
+        let gone: Vec<String> = self.sessions.iter().filter(|(_, h)| !self.numbers.contains_key(&h.number)).map(|(s, _)| s.clone()).collect();
+        for session in gone {
+            self.drop_hold(&session);
+        }
+        for hold in self.sessions.values() {
+            if let Some(n) = self.numbers.get_mut(&hold.number) {
+                n.holders += 1;
             }
         }
+        self.free = self.numbers.values().filter(|n| n.holders == 0).map(|n| (n.last_used, n.index)).collect();
+        self.busy = self.numbers.values().filter(|n| n.holders > 0).map(|n| (n.last_used, n.index)).collect();
     }
 
+    /// Ends every hold that expired by `now`.
     fn expire(&mut self, now: i64) {
-        let mut dropped = Vec::new();
-        for n in &mut self.numbers {
-            n.holders.retain(|h| {
-                let live = h.expires_at > now;
-                if !live {
-                    dropped.push(h.session.clone());
-                }
-                live
-            });
-        }
-        for s in dropped {
-            self.by_session.remove(&s);
+        while let Some((expires_at, _)) = self.leases.first() {
+            if *expires_at > now {
+                break;
+            }
+            let Some((_, session)) = self.leases.pop_first() else { break };
+            self.release(&session);
         }
     }
 
-    fn stamp(&mut self, now: i64) -> (i64, u64) {
-        self.latest = self.latest.max(now);
+    /// Removes a session's hold entirely (lease included).
+    fn drop_hold(&mut self, session: &str) {
+        if let Some(hold) = self.sessions.get(session) {
+            self.leases.remove(&(hold.expires_at, session.to_owned()));
+        }
+        self.release(session);
+    }
+
+    /// Forgets a session whose lease is already gone; frees its number when it was the last holder.
+    fn release(&mut self, session: &str) {
+        let Some(hold) = self.sessions.remove(session) else { return };
+        if let Some(count) = self.clients.get_mut(&hold.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.clients.remove(&hold.client);
+            }
+        }
+        let Some(n) = self.numbers.get_mut(&hold.number) else { return };
+        n.holders = n.holders.saturating_sub(1);
+        if n.holders == 0 {
+            self.busy.remove(&(n.last_used, n.index));
+            self.free.insert((n.last_used, n.index));
+        }
+    }
+
+    /// Marks a number used now (moving it to `busy` at its new last use).
+    fn use_number(&mut self, number: &str, held_before: bool) {
         self.uses += 1;
-        (self.latest, self.uses)
+        let uses = self.uses;
+        let Some(n) = self.numbers.get_mut(number) else { return };
+        if held_before {
+            self.busy.remove(&(n.last_used, n.index));
+        } else {
+            self.free.remove(&(n.last_used, n.index));
+            n.holders += 1;
+        }
+        n.last_used = uses;
+        self.busy.insert((n.last_used, n.index));
     }
 
-    /// Gives `session` its number (renewing an existing hold).
-    pub fn assign(&mut self, session: &str, now: i64, hold_ms: i64) -> Assignment {
+    fn set_lease(&mut self, session: &str, expires_at: i64) {
+        if let Some(hold) = self.sessions.get_mut(session) {
+            self.leases.remove(&(hold.expires_at, session.to_owned()));
+            hold.expires_at = expires_at;
+            self.leases.insert((expires_at, session.to_owned()));
+        }
+    }
+
+    /// Gives `session` of `client` its number (renewing an existing hold).
+    pub fn assign(&mut self, session: &str, client: &str, now: i64, hold_ms: i64, client_cap: usize) -> Result<Assignment, Refusal> {
         self.expire(now);
         let expires_at = now + hold_ms;
-        let stamp = self.stamp(now);
-        if let Some(&i) = self.by_session.get(session) {
-            let n = &mut self.numbers[i];
-            if let Some(h) = n.holders.iter_mut().find(|h| h.session == session) {
-                h.expires_at = expires_at;
-            }
-            n.last_used = stamp;
-            return Assignment { number: n.number.clone(), expires_at, shared: n.holders.len() > 1, renewed: true };
+        if let Some(number) = self.sessions.get(session).map(|h| h.number.clone()) {
+            self.set_lease(session, expires_at);
+            self.use_number(&number, true);
+            let shared = self.numbers.get(&number).is_some_and(|n| n.holders > 1);
+            return Ok(Assignment { number, expires_at, shared, renewed: true });
+        }
+        if self.clients.get(client).copied().unwrap_or(0) >= client_cap {
+            return Err(Refusal::ClientCap);
         }
         // A free number, least recently used first, so a just-released number
         // is not immediately given to a new visitor (late calls still reach the old one).
-        let free = self.numbers.iter().enumerate().filter(|(_, n)| n.holders.is_empty()).min_by_key(|(_, n)| n.last_used).map(|(i, _)| i);
-        let (i, shared) = match free {
-            Some(i) => (i, false),
-            None => {
-                self.exhausted_total += 1;
-                let lru = self.numbers.iter().enumerate().min_by_key(|(_, n)| n.last_used).map(|(i, _)| i).unwrap_or(0);
-                (lru, true)
-            }
+        let (pick, shared) = match (self.free.first(), self.busy.first()) {
+            (Some(&(_, index)), _) => (index, false),
+            (None, Some(&(_, index))) => (index, true),
+            (None, None) => return Err(Refusal::Empty),
         };
-        let n = &mut self.numbers[i];
-        n.holders.push(Holder { session: session.to_owned(), expires_at });
-        n.last_used = stamp;
-        self.by_session.insert(session.to_owned(), i);
-        Assignment { number: n.number.clone(), expires_at, shared, renewed: false }
+        if shared {
+            self.exhausted_total += 1;
+        }
+        let number = self.order[pick].clone();
+        self.use_number(&number, shared);
+        if shared {
+            // A second holder of a busy number: count it (use_number counted only the first).
+            if let Some(n) = self.numbers.get_mut(&number) {
+                n.holders += 1;
+            }
+        }
+        self.sessions.insert(session.to_owned(), Hold { number: number.clone(), expires_at, client: client.to_owned() });
+        self.leases.insert((expires_at, session.to_owned()));
+        *self.clients.entry(client.to_owned()).or_insert(0) += 1;
+        Ok(Assignment { number, expires_at, shared, renewed: false })
     }
 
     /// Extends an existing hold (the session sent an event); `None` if it holds nothing.
     pub fn touch(&mut self, session: &str, now: i64, hold_ms: i64) -> Option<Assignment> {
         self.expire(now);
-        self.by_session.contains_key(session).then(|| self.assign(session, now, hold_ms))
+        let number = self.sessions.get(session)?.number.clone();
+        let expires_at = now + hold_ms;
+        self.set_lease(session, expires_at);
+        self.use_number(&number, true);
+        let shared = self.numbers.get(&number).is_some_and(|n| n.holders > 1);
+        Some(Assignment { number, expires_at, shared, renewed: true })
     }
 
     /// Whether `session` holds a live number in this pool at `now`.
     pub fn holds(&self, session: &str, now: i64) -> bool {
-        self.by_session.get(session).is_some_and(|&i| self.numbers[i].holders.iter().any(|h| h.session == session && h.expires_at > now))
+        self.sessions.get(session).is_some_and(|h| h.expires_at > now)
     }
 
-    /// Replays a published assignment (restart recovery).
-    pub fn restore(&mut self, session: &str, number: &str, assigned_at: i64, expires_at: i64, now: i64) {
-        if expires_at <= now {
+    /// Replays a published assignment (restart recovery); the hold counts for no client.
+    pub fn restore(&mut self, session: &str, number: &str, expires_at: i64, now: i64) {
+        self.expire(now);
+        if expires_at <= now || !self.numbers.contains_key(number) {
             return;
         }
-        let Some(i) = self.numbers.iter().position(|n| n.number == number) else { return };
-        if let Some(&prev) = self.by_session.get(session) {
-            self.numbers[prev].holders.retain(|h| h.session != session);
+        if self.sessions.get(session).is_some_and(|h| h.number == number) {
+            self.set_lease(session, expires_at);
+            self.use_number(number, true);
+            return;
         }
-        // Replayed uses keep their own times (messages arrive in no global order).
-        self.uses += 1;
-        self.latest = self.latest.max(assigned_at);
-        let stamp = (assigned_at, self.uses);
-        let n = &mut self.numbers[i];
-        n.holders.push(Holder { session: session.to_owned(), expires_at });
-        n.last_used = n.last_used.max(stamp);
-        self.by_session.insert(session.to_owned(), i);
+        self.drop_hold(session);
+        let held_before = self.numbers.get(number).is_some_and(|n| n.holders > 0);
+        self.use_number(number, held_before);
+        if held_before {
+            if let Some(n) = self.numbers.get_mut(number) {
+                n.holders += 1;
+            }
+        }
+        self.sessions.insert(session.to_owned(), Hold { number: number.to_owned(), expires_at, client: String::new() });
+        self.leases.insert((expires_at, session.to_owned()));
     }
 
-    /// (live holds, numbers in the pool), for the utilisation metric.
+    /// (live holds' numbers, numbers in the pool), for the utilisation metric.
     pub fn utilisation(&mut self, now: i64) -> (usize, usize) {
         self.expire(now);
-        (self.numbers.iter().filter(|n| !n.holders.is_empty()).count(), self.numbers.len())
+        (self.busy.len(), self.numbers.len())
     }
 }
 
@@ -170,11 +244,22 @@ mod tests {
         PoolState::new(&(0..n).map(|i| format!("+1555010900{i}")).collect::<Vec<_>>())
     }
 
+    /// Assigns without a client cap (one client).
+    trait Assign {
+        fn assign1(&mut self, session: &str, now: i64, hold: i64) -> Assignment;
+    }
+
+    impl Assign for PoolState {
+        fn assign1(&mut self, session: &str, now: i64, hold: i64) -> Assignment {
+            self.assign(session, "client", now, hold, usize::MAX).unwrap()
+        }
+    }
+
     #[test]
     fn a_live_session_keeps_its_number() {
         let mut p = pool(2);
-        let a = p.assign("s1", 0, HOLD);
-        let b = p.assign("s1", 60_000, HOLD);
+        let a = p.assign1("s1", 0, HOLD);
+        let b = p.assign1("s1", 60_000, HOLD);
         assert_eq!(a.number, b.number);
         assert!(b.renewed && !b.shared);
         assert_eq!(b.expires_at, 60_000 + HOLD);
@@ -183,12 +268,12 @@ mod tests {
     #[test]
     fn no_number_is_live_in_two_sessions_until_exhaustion() {
         let mut p = pool(3);
-        let numbers: Vec<_> = (0..3).map(|i| p.assign(&format!("s{i}"), i, HOLD).number).collect();
+        let numbers: Vec<_> = (0..3).map(|i| p.assign1(&format!("s{i}"), i, HOLD).number).collect();
         let mut unique = numbers.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), 3);
-        let fourth = p.assign("s3", 10, HOLD);
+        let fourth = p.assign1("s3", 10, HOLD);
         assert!(fourth.shared);
         assert_eq!(fourth.number, numbers[0], "least recently used number is reused");
         assert_eq!(p.exhausted_total, 1);
@@ -197,7 +282,7 @@ mod tests {
     #[test]
     fn reuse_within_one_millisecond_still_rotates() {
         let mut p = pool(3);
-        let got: Vec<_> = (0..9).map(|i| p.assign(&format!("s{i}"), 5, HOLD).number).collect();
+        let got: Vec<_> = (0..9).map(|i| p.assign1(&format!("s{i}"), 5, HOLD).number).collect();
         for n in ["+15550109000", "+15550109001", "+15550109002"] {
             assert_eq!(got.iter().filter(|g| *g == n).count(), 3, "{got:?}");
         }
@@ -207,7 +292,7 @@ mod tests {
     fn reuse_follows_the_order_of_use_even_when_request_times_arrive_out_of_order() {
         let mut p = pool(3);
         // Request times taken before the lock: 10, 9, 8, … in lock order.
-        let got: Vec<_> = (0..9).map(|i| p.assign(&format!("s{i}"), 10 - i, HOLD).number).collect();
+        let got: Vec<_> = (0..9).map(|i| p.assign1(&format!("s{i}"), 10 - i, HOLD).number).collect();
         assert_eq!(&got[3..6], &got[0..3], "shared reuse starts from the first number used: {got:?}");
         assert_eq!(&got[6..9], &got[0..3]);
     }
@@ -215,13 +300,13 @@ mod tests {
     #[test]
     fn holds_expire_after_the_last_activity() {
         let mut p = pool(1);
-        p.assign("s1", 0, HOLD);
+        p.assign1("s1", 0, HOLD);
         assert!(p.touch("s1", HOLD - 1, HOLD).is_some());
         // Renewed at HOLD-1, so still held just before 2*HOLD-1.
-        assert!(p.assign("s2", 2 * HOLD - 2, HOLD).shared);
+        assert!(p.assign1("s2", 2 * HOLD - 2, HOLD).shared);
         let mut p = pool(1);
-        p.assign("s1", 0, HOLD);
-        let s2 = p.assign("s2", HOLD, HOLD);
+        p.assign1("s1", 0, HOLD);
+        let s2 = p.assign1("s2", HOLD, HOLD);
         assert!(!s2.shared, "expired hold frees the number");
         assert!(p.touch("s1", HOLD + 1, HOLD).is_none());
     }
@@ -229,7 +314,7 @@ mod tests {
     #[test]
     fn holds_reports_live_sessions_only() {
         let mut p = pool(1);
-        p.assign("s1", 0, HOLD);
+        p.assign1("s1", 0, HOLD);
         assert!(p.holds("s1", HOLD - 1));
         assert!(!p.holds("s1", HOLD));
         assert!(!p.holds("s2", 0));
@@ -238,20 +323,48 @@ mod tests {
     #[test]
     fn restored_holds_block_reassignment() {
         let mut p = pool(2);
-        p.restore("old", "+15550109000", 0, HOLD, 10);
-        let a = p.assign("new", 20, HOLD);
+        p.restore("old", "+15550109000", HOLD, 10);
+        let a = p.assign1("new", 20, HOLD);
         assert_eq!(a.number, "+15550109001");
-        p.restore("gone", "+15550109001", 0, 5, 10);
+        p.restore("gone", "+15550109001", 5, 10);
         assert_eq!(p.utilisation(20), (2, 2));
+    }
+
+    #[test]
+    fn a_client_holds_at_most_its_cap_and_other_clients_are_unaffected() {
+        let mut p = pool(5);
+        for i in 0..3 {
+            assert!(p.assign(&format!("bot-{i}"), "203.0.113.9", 0, HOLD, 3).is_ok());
+        }
+        assert_eq!(p.assign("bot-3", "203.0.113.9", 1, HOLD, 3), Err(Refusal::ClientCap));
+        let visitor = p.assign("visitor", "198.51.100.7", 2, HOLD, 3).unwrap();
+        assert!(!visitor.shared, "a real visitor still gets a number of their own");
+        assert!(p.assign("bot-0", "203.0.113.9", 3, HOLD, 3).unwrap().renewed, "a held session renews over the cap");
+        // Once the holds expire the client may hold numbers again.
+        assert!(p.assign("bot-4", "203.0.113.9", HOLD + 10, HOLD, 3).is_ok());
+    }
+
+    #[test]
+    fn expiry_frees_numbers_in_lease_order_and_an_empty_pool_refuses() {
+        let mut p = pool(2);
+        p.assign1("s1", 0, 10);
+        p.assign1("s2", 5, 10);
+        assert_eq!(p.utilisation(9), (2, 2));
+        assert_eq!(p.utilisation(10), (1, 2), "s1's lease ended at 10");
+        assert_eq!(p.utilisation(15), (0, 2));
+        assert_eq!(PoolState::new(&[]).assign("s", "c", 0, 10, 5), Err(Refusal::Empty));
     }
 
     #[test]
     fn reconfigure_keeps_holds_on_surviving_numbers() {
         let mut p = pool(2);
-        let a = p.assign("s1", 0, HOLD);
+        let a = p.assign1("s1", 0, HOLD);
+        let b = p.assign1("s2", 0, HOLD);
         p.reconfigure(&[a.number.clone(), "+15550109999".into()]);
-        assert_eq!(p.assign("s1", 1, HOLD).number, a.number);
-        assert_eq!(p.assign("s2", 2, HOLD).number, "+15550109999");
+        assert_eq!(p.assign1("s1", 1, HOLD).number, a.number);
+        assert!(!p.holds("s2", 1), "a hold on a removed number ends ({})", b.number);
+        assert_eq!(p.assign1("s3", 2, HOLD).number, "+15550109999");
+        assert_eq!(p.utilisation(3), (2, 2));
     }
 
     mod props {
@@ -302,7 +415,7 @@ mod tests {
                         Op::Assign(s) => {
                             let session = format!("s{s}");
                             let live_numbers: std::collections::HashSet<String> = model.values().map(|(n, _)| n.clone()).collect();
-                            let a = p.assign(&session, now, HOLD);
+                            let a = p.assign1(&session, now, HOLD);
                             prop_assert_eq!(a.expires_at, now + HOLD);
                             match model.get(&session) {
                                 Some((n, _)) => {
