@@ -1,13 +1,22 @@
 //! ringpath dashboard-api: what analysts query (README "Dashboard API"). Reads ClickHouse
 //! with a read-only user; writes only for erasure. Tenant isolation is
 //! enforced before any query runs.
+//!
+//! In the order a request meets them: [`app`] (routes, handlers, access
+//! log), [`auth`] (who is asking), [`params`] (the query, typed), [`zone`]
+//! (the account's time zone), [`reports`] (the SQL), [`answers`] (what is
+//! sent back), [`csv`] (its CSV form), [`error`] (every failure's status and
+//! body); [`openapi`] documents all of it from those types.
 
+pub mod answers;
 pub mod app;
 pub mod auth;
 pub mod csv;
+pub mod error;
 pub mod openapi;
 pub mod params;
 pub mod reports;
+pub mod zone;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
