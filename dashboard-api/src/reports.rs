@@ -408,7 +408,7 @@ impl Reports {
     /// Every stored row about a visitor (data subject access): events, calls,
     /// number assignments and the sessions table, one row per logical row
     /// (the newest version of each id; no FINAL, which would merge the whole account).
-    pub async fn export(&self, account: &str, visitor: &str) -> Result<Export, ReportError> {
+    pub async fn export(&self, account: &str, visitor: &str) -> Result<VisitorRows, ReportError> {
         let events = self
             .reader
             .query("SELECT ?fields FROM events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
@@ -432,7 +432,7 @@ impl Reports {
         let assignments = async { assignments.await.map_err(ReportError::from) };
         let sessions = async { sessions.await.map_err(ReportError::from) };
         let (events, calls, assignments, sessions) = tokio::try_join!(events, self.visitor_calls(account, visitor), assignments, sessions)?;
-        Ok(Export { events, calls, assignments, sessions })
+        Ok(VisitorRows { events, calls, assignments, sessions })
     }
 
     /// Starts erasing a visitor (`ringpath_store::erasure::erase_visitor`).
@@ -446,8 +446,9 @@ impl Reports {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Export {
+/// Every stored row about one visitor.
+#[derive(Debug, Clone)]
+pub struct VisitorRows {
     pub events: Vec<EventRow>,
     pub calls: Vec<CallRow>,
     pub assignments: Vec<AssignmentRow>,
