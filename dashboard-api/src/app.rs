@@ -80,7 +80,10 @@ async fn timed<T>(state: &State, fut: impl std::future::Future<Output = Result<T
 fn account_zone(state: &State, account: &str) -> Result<Zone, ApiError> {
     let accounts = state.accounts();
     let name = accounts.account(account).and_then(|a| a.timezone.as_deref());
-    Zone::parse(name).map_err(|zone| ApiError::BadTimezone { account: account.to_owned(), zone })
+    Zone::parse(name).map_err(|zone| {
+        tracing::error!(account = %account, timezone = %zone.name, "the accounts file gives the account a time zone the tz database does not know");
+        ApiError::BadTimezone { account: account.to_owned(), zone }
+    })
 }
 
 fn wants_csv(req: &HttpRequest) -> bool {

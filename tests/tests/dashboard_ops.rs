@@ -110,6 +110,31 @@ async fn reports_run_as_the_read_only_user_which_cannot_write() {
     stack.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_time_zone_is_checked_against_the_tz_database() {
+    captured();
+    let with_zone = |zone: &str| {
+        let toml = accounts_toml().replacen(&format!("id = \"{DEMO_ACCOUNT}\"\n"), &format!("id = \"{DEMO_ACCOUNT}\"\ntimezone = \"{zone}\"\n"), 1);
+        ringpath_types::accounts::AccountsFile::parse(&toml).unwrap()
+    };
+    // A name the tz database does not know: a 500 that says what to fix; the reports that need no zone still work.
+    let stack = Stack::start(StackOptions { with_enrich: false, accounts: with_zone("Europe/Atlantis"), ..StackOptions::default() }).await.unwrap();
+    load_golden(&stack).await;
+    let (status, body) = get(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from={FROM}&to={TO}"), DEMO_ACCOUNT, DEMO_TOKEN).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "account acc_demo has an invalid timezone \"Europe/Atlantis\" in the accounts file");
+    assert_eq!(get(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/attribution?from={FROM}&to={TO}"), DEMO_ACCOUNT, DEMO_TOKEN).await.0, 200);
+    stack.stop().await.unwrap();
+    // The database's spelling is what ClickHouse is given and the answer names.
+    let stack = Stack::start(StackOptions { with_enrich: false, accounts: with_zone("europe/berlin"), ..StackOptions::default() }).await.unwrap();
+    load_golden(&stack).await;
+    let body = demo(&stack, &format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?from=2026-11-10T00:00:00%2B01:00&to=2026-11-12T00:00:00%2B01:00")).await;
+    assert_eq!(body["timezone"], "Europe/Berlin");
+    let points: Vec<(&str, u64)> = body["points"].as_array().unwrap().iter().map(|p| (p["t"].as_str().unwrap(), p["value"].as_u64().unwrap())).collect();
+    assert_eq!(points, [("2026-11-10T00:00:00+01:00", 2), ("2026-11-11T00:00:00+01:00", 6)], "{body}");
+    stack.stop().await.unwrap();
+}
+
 /// A "ClickHouse" that accepts connections and never answers.
 async fn silent_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
