@@ -1,13 +1,22 @@
 //! ringpath dashboard-api: what analysts query (README "Dashboard API"). Reads ClickHouse
 //! with a read-only user; writes only for erasure. Tenant isolation is
 //! enforced before any query runs.
+//!
+//! In the order a request meets them: [`app`] (routes, handlers, access
+//! log), [`auth`] (who is asking), [`params`] (the query, typed), [`zone`]
+//! (the account's time zone), [`reports`] (the SQL), [`answers`] (what is
+//! sent back), [`csv`] (its CSV form), [`error`] (every failure's status and
+//! body); [`openapi`] documents all of it from those types.
 
+pub mod answers;
 pub mod app;
 pub mod auth;
 pub mod csv;
+pub mod error;
 pub mod openapi;
 pub mod params;
 pub mod reports;
+pub mod zone;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,6 +78,9 @@ pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result
     start_with_timeout(settings, accounts, app::DEFAULT_QUERY_TIMEOUT).await
 }
 
+/// ClickHouse's `READONLY` error code: a readonly=1 user may not change a setting.
+const READONLY: u32 = 164;
+
 /// Like `start`, with another report timeout.
 pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, query_timeout: Duration) -> anyhow::Result<Running> {
     // The server should stop a runaway report itself rather than run on after we
@@ -76,9 +88,9 @@ pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, quer
     // (infra/clickhouse/users.xml). A readonly=1 user refuses every setting:
     // then rely on its profile's limit, and say so.
     let limited = settings.reader.client().with_setting("max_execution_time", query_timeout.as_secs().to_string());
-    let probe = tokio::time::timeout(query_timeout, limited.query("SELECT 1").fetch_one::<u8>()).await;
+    let probe = tokio::time::timeout(query_timeout, async { limited.query("SELECT 1").fetch_one::<u8>().await.map_err(ringpath_store::StoreError) }).await;
     let reader = match probe {
-        Ok(Err(e)) if e.to_string().contains("readonly mode") => {
+        Ok(Err(e)) if e.code() == Some(READONLY) => {
             tracing::warn!(user = %settings.reader.user, "the ClickHouse reader is readonly=1 and cannot set max_execution_time; its profile's limit applies");
             settings.reader.client()
         }

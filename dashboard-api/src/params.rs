@@ -1,22 +1,267 @@
-//! Query-parameter parsing and validation. Every enum here is also what the
-//! OpenAPI document lists, so the docs cannot drift from what is accepted.
-//! Errors name the parameter.
+//! Query-parameter parsing and validation: a raw query string in, one typed
+//! struct per endpoint out (`CallsQuery`, `AttributionQuery`,
+//! `TimeseriesQuery`), or a `ParamError` naming the parameter. Those structs
+//! also document themselves (`IntoParams`), and the names a handler accepts
+//! are read from that same documentation, so `/openapi.json` cannot list a
+//! parameter the handler refuses or miss one it takes. No IO.
 
 use std::collections::HashMap;
 
 use base64::Engine;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
+use utoipa::IntoParams;
 
 pub const MAX_RANGE_MS: i64 = 400 * 24 * 3600 * 1000;
 pub const DEFAULT_RANGE_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Hourly charts default to the last day.
+pub const DEFAULT_HOURLY_RANGE_MS: i64 = 24 * 3600 * 1000;
+/// Hourly charts span at most a month of hours.
+pub const MAX_HOURLY_RANGE_MS: i64 = 31 * 24 * 3600 * 1000;
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
 /// DateTime (UInt32 seconds) ends in 2106; later instants cannot be stored or asked for.
 pub const MAX_TIME_MS: i64 = 4_294_967_295_000 - 366 * 24 * 3600 * 1000;
 
-pub const DIMENSIONS: &[&str] = &["channel", "source", "medium", "campaign", "landing_page", "referrer_host"];
-pub const MODELS: &[&str] = &["last_touch", "first_touch", "linear"];
-pub const INTERVALS: &[&str] = &["hour", "day"];
-pub const METRICS: &[&str] = &["sessions", "calls", "pageviews"];
+/// A query parameter with a fixed set of values.
+pub trait Choice: Copy + 'static {
+    const ALL: &'static [Self];
+    const DEFAULT: Self;
+    /// The value as the query string and the answers spell it.
+    fn as_str(self) -> &'static str;
+}
+
+/// Declares a [`Choice`] enum: its variants and their wire names once, from
+/// which come parsing, serialization and the OpenAPI schema (`enum`, `default`).
+macro_rules! choice {
+    ($(#[$meta:meta])* $name:ident, default $default:ident, { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
+        }
+
+        impl Choice for $name {
+            const ALL: &'static [$name] = &[$($name::$variant),+];
+            const DEFAULT: $name = $name::$default;
+            fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                choice_schema::<$name>()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+choice!(
+    /// What attribution groups sessions and calls by.
+    Dimension, default Channel, {
+        Channel => "channel",
+        Source => "source",
+        Medium => "medium",
+        Campaign => "campaign",
+        LandingPage => "landing_page",
+        ReferrerHost => "referrer_host",
+    }
+);
+
+choice!(
+    /// How a call's credit is shared among the visitor's sessions.
+    Model, default LastTouch, {
+        LastTouch => "last_touch",
+        FirstTouch => "first_touch",
+        Linear => "linear",
+    }
+);
+
+choice!(
+    /// Bucket size of a timeseries, in the account's time zone.
+    Interval, default Day, {
+        Hour => "hour",
+        Day => "day",
+    }
+);
+
+choice!(
+    /// What a timeseries counts.
+    Metric, default Pageviews, {
+        Sessions => "sessions",
+        Calls => "calls",
+        Pageviews => "pageviews",
+    }
+);
+
+fn choice_schema<C: Choice>() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(C::ALL.iter().map(|c| c.as_str())))
+        .default(Some(C::DEFAULT.as_str().into()))
+        .into()
+}
+
+/// Declares a type that stands for a parameter's wire form in the OpenAPI
+/// document (its field holds the parsed value) and gives its schema.
+macro_rules! wire_schema {
+    ($(#[$meta:meta])* $name:ident, $schema:expr) => {
+        $(#[$meta])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+wire_schema!(
+    /// `from` and `to`: RFC 3339 or epoch milliseconds.
+    TimeParam,
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
+        .item(ObjectBuilder::new().schema_type(Type::Integer).description(Some("epoch milliseconds")))
+        .into()
+);
+
+wire_schema!(
+    /// `limit`: a page size.
+    LimitParam,
+    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(MAX_LIMIT)).default(Some(DEFAULT_LIMIT.into())).into()
+);
+
+wire_schema!(
+    /// A flag: `true`/`1` or `false`/`0`.
+    FlagParam,
+    ObjectBuilder::new().schema_type(Type::Boolean).default(Some(false.into())).into()
+);
+
+/// `GET …/calls`: a page of calls in [from, to).
+#[derive(Debug, Clone, PartialEq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallsQuery {
+    /// start (inclusive); default `to` − 30 days
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub from: i64,
+    /// end (exclusive); default now
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub to: i64,
+    /// page size
+    #[param(required = false, value_type = LimitParam, inline)]
+    pub limit: u32,
+    /// `next_cursor` of the previous page
+    #[param(required = false, value_type = String)]
+    pub cursor: Option<(u64, String)>,
+}
+
+impl CallsQuery {
+    pub fn parse(raw: &str, now_ms: i64) -> Result<CallsQuery, ParamError> {
+        let q = parse_query(raw, &accepted::<CallsQuery>())?;
+        let (from, to) = range(&q, now_ms)?;
+        Ok(CallsQuery { from, to, limit: limit(&q)?, cursor: decode_cursor(&q)? })
+    }
+}
+
+/// `GET …/attribution`: sessions, visitors and credited calls per key.
+#[derive(Debug, Clone, PartialEq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttributionQuery {
+    /// start (inclusive); default `to` − 30 days
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub from: i64,
+    /// end (exclusive); default now
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub to: i64,
+    /// what to group by
+    #[param(required = false, inline)]
+    pub dimension: Dimension,
+    /// attribution model
+    #[param(required = false, inline)]
+    pub model: Model,
+    /// count bot traffic too
+    #[param(required = false, value_type = FlagParam, inline)]
+    pub include_bots: bool,
+}
+
+impl AttributionQuery {
+    pub fn parse(raw: &str, now_ms: i64) -> Result<AttributionQuery, ParamError> {
+        let q = parse_query(raw, &accepted::<AttributionQuery>())?;
+        let (from, to) = range(&q, now_ms)?;
+        Ok(AttributionQuery { from, to, dimension: one_of(&q, "dimension")?, model: one_of(&q, "model")?, include_bots: flag(&q, "include_bots")? })
+    }
+}
+
+/// `GET …/timeseries`: one metric per local hour or day.
+#[derive(Debug, Clone, PartialEq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimeseriesQuery {
+    /// start (inclusive); default `to` − 30 days (− 24 hours for interval=hour)
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub from: i64,
+    /// end (exclusive); default now
+    #[param(required = false, value_type = TimeParam, inline)]
+    pub to: i64,
+    /// bucket size; hours span at most 31 days
+    #[param(required = false, inline)]
+    pub interval: Interval,
+    /// what to count
+    #[param(required = false, inline)]
+    pub metric: Metric,
+    /// count bot traffic too
+    #[param(required = false, value_type = FlagParam, inline)]
+    pub include_bots: bool,
+}
+
+impl TimeseriesQuery {
+    pub fn parse(raw: &str, now_ms: i64) -> Result<TimeseriesQuery, ParamError> {
+        let q = parse_query(raw, &accepted::<TimeseriesQuery>())?;
+        let interval: Interval = one_of(&q, "interval")?;
+        let default_span = if interval == Interval::Hour { DEFAULT_HOURLY_RANGE_MS } else { DEFAULT_RANGE_MS };
+        let (from, to) = range_with_default(&q, now_ms, default_span)?;
+        let metric = one_of(&q, "metric")?;
+        let include_bots = flag(&q, "include_bots")?;
+        if interval == Interval::Hour && to - from > MAX_HOURLY_RANGE_MS {
+            return Err(ParamError::new("interval", "interval=hour spans at most 31 days"));
+        }
+        Ok(TimeseriesQuery { from, to, interval, metric, include_bots })
+    }
+}
+
+/// The path of every per-account endpoint.
+#[derive(Debug, Clone, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountPath {
+    /// account id
+    pub account: String,
+}
+
+/// The path of the per-visitor endpoints. `visitor_id` is checked by [`visitor_id`].
+#[derive(Debug, Clone, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct VisitorPath {
+    /// account id
+    pub account: String,
+    /// the `_rp_vid` visitor id
+    pub visitor_id: String,
+}
+
+/// The path of the agency endpoint.
+#[derive(Debug, Clone, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AgencyPath {
+    /// agency id
+    pub agency: String,
+}
 
 /// A rejected parameter: which one, and why (the message names it too).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +284,24 @@ impl std::fmt::Display for ParamError {
 
 pub type Query = HashMap<String, String>;
 
+/// The query parameters `P` documents: the only ones its endpoint accepts.
+pub fn accepted<P: IntoParams>() -> Vec<String> {
+    P::into_params(|| Some(ParameterIn::Query)).into_iter().map(|p| p.name).collect()
+}
+
+/// For endpoints that take no query parameters at all.
+pub fn no_query(raw: &str) -> Result<(), ParamError> {
+    parse_query::<&str>(raw, &[]).map(|_| ())
+}
+
 /// Parses a raw query string, rejecting repeated keys (ambiguous) and unknown ones.
-pub fn parse_query(raw: &str, allowed: &[&str]) -> Result<Query, ParamError> {
+pub fn parse_query<S: AsRef<str>>(raw: &str, allowed: &[S]) -> Result<Query, ParamError> {
     let mut q = HashMap::new();
     for (k, v) in ringpath_types::url::query_pairs(raw) {
-        if !allowed.contains(&k.as_str()) {
+        if !allowed.iter().any(|a| a.as_ref() == k) {
             let shown: String = k.chars().take(40).collect();
-            return Err(ParamError::new(&shown, format!("unknown parameter {shown:?}; allowed: {}", allowed.join(", "))));
+            let names: Vec<&str> = allowed.iter().map(AsRef::as_ref).collect();
+            return Err(ParamError::new(&shown, format!("unknown parameter {shown:?}; allowed: {}", names.join(", "))));
         }
         if q.insert(k.clone(), v).is_some() {
             return Err(ParamError::new(&k, format!("parameter {k} given twice")));
@@ -93,11 +349,13 @@ pub fn range_with_default(q: &Query, now_ms: i64, default_span_ms: i64) -> Resul
     Ok((from, to))
 }
 
-pub fn one_of<'a>(q: &Query, name: &str, allowed: &'a [&'a str], default: &'a str) -> Result<&'a str, ParamError> {
-    match q.get(name) {
-        None => Ok(default),
-        Some(v) => allowed.iter().find(|a| **a == v).copied().ok_or_else(|| ParamError::new(name, format!("{name} must be one of {}", allowed.join(", ")))),
-    }
+/// The value of parameter `name`, one of `C::ALL`; `C::DEFAULT` when absent.
+pub fn one_of<C: Choice>(q: &Query, name: &str) -> Result<C, ParamError> {
+    let Some(given) = q.get(name) else { return Ok(C::DEFAULT) };
+    C::ALL.iter().copied().find(|c| c.as_str() == given).ok_or_else(|| {
+        let names: Vec<&str> = C::ALL.iter().map(|c| c.as_str()).collect();
+        ParamError::new(name, format!("{name} must be one of {}", names.join(", ")))
+    })
 }
 
 pub fn limit(q: &Query) -> Result<u32, ParamError> {
@@ -175,7 +433,7 @@ mod tests {
     #[test]
     fn enums_and_limits() {
         let query = q("dimension=channel%27%20OR%201%3D1&limit=0").unwrap();
-        assert!(one_of(&query, "dimension", DIMENSIONS, "channel").is_err());
+        assert!(one_of::<Dimension>(&query, "dimension").is_err());
         assert!(limit(&query).is_err());
         assert_eq!(limit(&q("limit=1000").unwrap()), Ok(1000));
         assert!(flag(&q("include_bots=maybe").unwrap(), "include_bots").is_err());
@@ -187,5 +445,47 @@ mod tests {
         let query = q(&format!("cursor={c}")).unwrap();
         assert_eq!(decode_cursor(&query), Ok(Some((42, "CA1".into()))));
         assert!(decode_cursor(&q("cursor=%21%21").unwrap()).is_err());
+    }
+
+    #[test]
+    fn each_endpoint_accepts_exactly_the_parameters_it_documents() {
+        assert_eq!(accepted::<CallsQuery>(), ["from", "to", "limit", "cursor"]);
+        assert_eq!(accepted::<AttributionQuery>(), ["from", "to", "dimension", "model", "include_bots"]);
+        assert_eq!(accepted::<TimeseriesQuery>(), ["from", "to", "interval", "metric", "include_bots"]);
+        let now = 1_795_946_400_000;
+        assert_eq!(CallsQuery::parse("model=linear", now).unwrap_err().param, "model");
+        assert_eq!(AttributionQuery::parse("limit=5", now).unwrap_err().param, "limit");
+        assert_eq!(TimeseriesQuery::parse("cursor=x", now).unwrap_err().param, "cursor");
+        assert_eq!(no_query("from=1").unwrap_err().param, "from");
+    }
+
+    #[test]
+    fn queries_parse_into_typed_values_with_their_defaults() {
+        let now = 1_795_946_400_000;
+        let a = AttributionQuery::parse("", now).unwrap();
+        assert_eq!((a.from, a.to, a.dimension, a.model, a.include_bots), (now - DEFAULT_RANGE_MS, now, Dimension::Channel, Model::LastTouch, false));
+        let a = AttributionQuery::parse("dimension=landing_page&model=linear&include_bots=1", now).unwrap();
+        assert_eq!((a.dimension, a.model, a.include_bots), (Dimension::LandingPage, Model::Linear, true));
+        let t = TimeseriesQuery::parse("interval=hour", now).unwrap();
+        assert_eq!((t.from, t.interval, t.metric), (now - DEFAULT_HOURLY_RANGE_MS, Interval::Hour, Metric::Pageviews));
+        let too_long = TimeseriesQuery::parse("from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&interval=hour", now);
+        assert_eq!(too_long.unwrap_err().param, "interval");
+        let c = CallsQuery::parse(&format!("limit=7&cursor={}", encode_cursor(5, "C9")), now).unwrap();
+        assert_eq!((c.limit, c.cursor), (7, Some((5, "C9".to_owned()))));
+    }
+
+    #[test]
+    fn choices_serialize_as_their_wire_names() {
+        for d in Dimension::ALL {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        for m in Model::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        assert_eq!(serde_json::to_value(Interval::Hour).unwrap(), "hour");
+        assert_eq!(serde_json::to_value(Metric::Calls).unwrap(), "calls");
+        let schema = serde_json::to_value(<Metric as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["sessions", "calls", "pageviews"]));
+        assert_eq!(schema["default"], "pageviews");
     }
 }

@@ -12,6 +12,9 @@ use ringpath_store::views::{PAGEVIEWS_STATE, SESSIONS_SKETCH, SESSIONS_STATE, VI
 use ringpath_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+use crate::answers::AttributionRow;
+use crate::params::{AttributionQuery, CallsQuery, Choice, Dimension, Interval, Metric, Model, TimeseriesQuery};
+
 /// A report that failed: what ClickHouse said, classed by `ringpath_store`.
 pub type ReportError = StoreError;
 
@@ -108,72 +111,94 @@ fn bind_range(q: clickhouse::query::Query, account: &str, from: i64, to: i64) ->
     q.bind(account).bind(from_s).bind(to_s).bind(from.max(0) as u64).bind(to.max(0) as u64)
 }
 
-/// Session-side column (events) and call-side columns for each model.
-fn dimension_columns(dimension: &str) -> (&'static str, &'static str, &'static str, &'static str) {
-    // (events column, last-touch calls column, first-touch calls column, linear array)
+/// The columns a dimension is read from: (events column, last-touch calls
+/// column, first-touch calls column, linear calls array).
+fn dimension_columns(dimension: Dimension) -> (&'static str, &'static str, &'static str, &'static str) {
     match dimension {
-        "source" => ("source", "source", "first_touch_source", "linear_source"),
-        "medium" => ("medium", "medium", "first_touch_medium", "linear_medium"),
-        "campaign" => ("campaign", "campaign", "first_touch_campaign", "linear_campaign"),
-        "landing_page" => ("path", "landing_page", "first_touch_landing_page", "linear_landing_page"),
-        "referrer_host" => ("referrer_host", "referrer_host", "first_touch_referrer_host", "linear_referrer_host"),
-        _ => ("channel", "channel", "first_touch_channel", "linear_channel"),
+        Dimension::Channel => ("channel", "channel", "first_touch_channel", "linear_channel"),
+        Dimension::Source => ("source", "source", "first_touch_source", "linear_source"),
+        Dimension::Medium => ("medium", "medium", "first_touch_medium", "linear_medium"),
+        Dimension::Campaign => ("campaign", "campaign", "first_touch_campaign", "linear_campaign"),
+        Dimension::LandingPage => ("path", "landing_page", "first_touch_landing_page", "linear_landing_page"),
+        Dimension::ReferrerHost => ("referrer_host", "referrer_host", "first_touch_referrer_host", "linear_referrer_host"),
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AttributionRow {
+/// Sessions and visitors that landed from a key.
+#[derive(Debug, Row, Deserialize)]
+pub struct KeyCount {
     pub key: String,
     pub sessions: u64,
     pub visitors: u64,
+}
+
+/// Calls a model credits to a key (fractions under `linear`).
+#[derive(Debug, Row, Deserialize)]
+pub struct KeyCalls {
+    pub key: String,
     pub calls: f64,
-    pub conversion_rate: f64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct KeyCount {
-    key: String,
-    sessions: u64,
-    visitors: u64,
+/// The SQL of the credited calls per key under `model`.
+fn calls_by_key_sql(dimension: Dimension, model: Model) -> String {
+    let (_, last_col, first_col, linear_col) = dimension_columns(dimension);
+    let single = |col: &str| {
+        format!(
+            "SELECT if(attribution IN ('session', 'source'), if({col} = '', '{NOT_SET}', {col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
+             FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
+        )
+    };
+    match model {
+        Model::LastTouch => single(last_col),
+        Model::FirstTouch => single(first_col),
+        Model::Linear => format!(
+            "SELECT if(touch = '', '{NOT_SET}', touch) AS key, sum(1 / length(touches)) AS calls FROM ( \
+               SELECT if(attribution IN ('session', 'source') AND length({linear_col}) > 0, {linear_col}, ['{UNATTRIBUTED}']) AS touches \
+               FROM calls FINAL WHERE {CALLS_IN_RANGE} \
+             ) ARRAY JOIN touches AS touch GROUP BY touch"
+        ),
+    }
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct KeyCalls {
-    key: String,
-    calls: f64,
+/// One report row per key that has sessions or credited calls, most credited
+/// calls first, then most sessions, then by key. Credit and rate to 4
+/// decimals, the rate from the unrounded credit.
+pub fn merge_attribution(sessions: Vec<KeyCount>, calls: Vec<KeyCalls>) -> Vec<AttributionRow> {
+    let mut rows: BTreeMap<String, AttributionRow> = BTreeMap::new();
+    let empty = |key: String| AttributionRow { key, sessions: 0, visitors: 0, calls: 0.0, conversion_rate: 0.0 };
+    for s in sessions {
+        rows.insert(s.key.clone(), AttributionRow { sessions: s.sessions, visitors: s.visitors, ..empty(s.key) });
+    }
+    for c in calls {
+        rows.entry(c.key.clone()).or_insert_with(|| empty(c.key)).calls += c.calls;
+    }
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    let mut out: Vec<AttributionRow> = rows
+        .into_values()
+        .map(|r| AttributionRow { conversion_rate: if r.sessions > 0 { round(r.calls / r.sessions as f64) } else { 0.0 }, calls: round(r.calls), ..r })
+        .collect();
+    out.sort_by(|a, b| b.calls.total_cmp(&a.calls).then(b.sessions.cmp(&a.sessions)).then(a.key.cmp(&b.key)));
+    out
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Point {
-    pub t: String,
-    pub t_ms: i64,
+/// A timeseries bucket: its start (epoch seconds) and what it counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Row, Deserialize)]
+pub struct Bucket {
+    pub t: u32,
     pub value: u64,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct Bucket {
-    t: u32,
-    value: u64,
 }
 
 #[derive(Debug, Row, Deserialize)]
 struct BucketStart {
     t: u32,
-    local: String,
 }
 
-/// RFC 3339 with the zone's offset at that instant, from the epoch seconds and
-/// the local wall time (`YYYY-MM-DD hh:mm:ss`) ClickHouse gave for them.
-pub fn local_rfc3339(epoch_s: u32, local: &str) -> String {
-    let as_utc = ringpath_types::time::parse_rfc3339_ms(&format!("{}Z", local.replacen(' ', "T", 1)));
-    let Some(as_utc) = as_utc else { return ringpath_types::time::format_rfc3339_ms(i64::from(epoch_s) * 1000) };
-    let offset_min = (as_utc / 1000 - i64::from(epoch_s)) / 60;
-    if offset_min == 0 {
-        return format!("{}Z", local.replacen(' ', "T", 1));
+/// ClickHouse's name of a bucket's start function.
+fn bucket_fn(interval: Interval) -> &'static str {
+    match interval {
+        Interval::Hour => "toStartOfHour",
+        Interval::Day => "toStartOfDay",
     }
-    let sign = if offset_min < 0 { '-' } else { '+' };
-    let abs = offset_min.abs();
-    format!("{}{sign}{:02}:{:02}", local.replacen(' ', "T", 1), abs / 60, abs % 60)
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
@@ -208,12 +233,21 @@ pub struct Reports {
 }
 
 impl Reports {
-    pub async fn attribution(&self, account: &str, from: i64, to: i64, dimension: &str, model: &str, include_bots: bool) -> Result<Vec<AttributionRow>, ReportError> {
-        let (ev_col, last_col, first_col, linear_col) = dimension_columns(dimension);
-        let bots = if include_bots { "" } else { " AND is_bot = 0" };
-        // Whole UTC days from attribution_daily, whole hours around them from
-        // attribution_stats, ragged ends from events: sketches merge as unions.
-        let pieces = Pieces::new(from, to);
+    pub async fn attribution(&self, account: &str, q: &AttributionQuery) -> Result<Vec<AttributionRow>, ReportError> {
+        let sessions = self.sessions_by_key(account, q).fetch_all::<KeyCount>();
+        let calls = bind_range(self.reader.query(&calls_by_key_sql(q.dimension, q.model)), account, q.from, q.to).fetch_all::<KeyCalls>();
+        // Two independent reads: run them side by side.
+        let (sessions, calls) = tokio::try_join!(sessions, calls)?;
+        Ok(merge_attribution(sessions, calls))
+    }
+
+    /// Sessions and visitors per key: whole UTC days from attribution_daily,
+    /// whole hours around them from attribution_stats, ragged ends from
+    /// events. Sketches merge as unions.
+    fn sessions_by_key(&self, account: &str, q: &AttributionQuery) -> clickhouse::query::Query {
+        let (ev_col, ..) = dimension_columns(q.dimension);
+        let bots = if q.include_bots { "" } else { " AND is_bot = 0" };
+        let pieces = Pieces::new(q.from, q.to);
         let mut parts: Vec<String> = Vec::new();
         for _ in &pieces.days {
             parts.push(format!("SELECT key, sessions AS s, visitors AS v FROM attribution_daily WHERE account_id = ? AND dimension = ? AND hour >= toDateTime(?) AND hour < toDateTime(?){bots}"));
@@ -224,122 +258,85 @@ impl Reports {
         for _ in &pieces.edges {
             parts.push(format!("SELECT {ev_col} AS key, {SESSIONS_SKETCH} AS s, {VISITORS_SKETCH} AS v FROM events {EDGE_IN_RANGE} AND channel != ''{bots} GROUP BY key"));
         }
-        let sessions_sql = format!(
-            "SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ({}) GROUP BY key",
-            parts.join(" UNION ALL ")
-        );
-        let mut sessions_query = self.reader.query(&sessions_sql);
+        let sql = format!("SELECT if(key = '', '{NOT_SET}', key) AS key, uniqHLL12Merge(s) AS sessions, uniqHLL12IfMerge(v) AS visitors FROM ({}) GROUP BY key", parts.join(" UNION ALL "));
+        let mut query = self.reader.query(&sql);
         for (lo, hi) in pieces.days.iter().chain(pieces.hours.iter()) {
-            sessions_query = sessions_query.bind(account).bind(dimension).bind(*lo).bind(*hi);
+            query = query.bind(account).bind(q.dimension.as_str()).bind(*lo).bind(*hi);
         }
         for (lo, hi) in &pieces.edges {
-            sessions_query = sessions_query.bind(*lo).bind(*hi).bind(account).bind(lo / 1000).bind(hi.div_ceil(1000));
+            query = query.bind(*lo).bind(*hi).bind(account).bind(lo / 1000).bind(hi.div_ceil(1000));
         }
-        let calls_sql = match model {
-            "first_touch" => format!(
-                "SELECT if(attribution IN ('session', 'source'), if({first_col} = '', '{NOT_SET}', {first_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
-                 FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
-            ),
-            "linear" => format!(
-                "SELECT if(touch = '', '{NOT_SET}', touch) AS key, sum(1 / length(touches)) AS calls FROM ( \
-                   SELECT if(attribution IN ('session', 'source') AND length({linear_col}) > 0, {linear_col}, ['{UNATTRIBUTED}']) AS touches \
-                   FROM calls FINAL WHERE {CALLS_IN_RANGE} \
-                 ) ARRAY JOIN touches AS touch GROUP BY touch"
-            ),
-            _ => format!(
-                "SELECT if(attribution IN ('session', 'source'), if({last_col} = '', '{NOT_SET}', {last_col}), '{UNATTRIBUTED}') AS key, toFloat64(count()) AS calls \
-                 FROM calls FINAL WHERE {CALLS_IN_RANGE} GROUP BY key"
-            ),
-        };
-        let calls_query = bind_range(self.reader.query(&calls_sql), account, from, to);
-        // Two independent reads: run them side by side.
-        let (sessions, calls) = tokio::try_join!(sessions_query.fetch_all::<KeyCount>(), calls_query.fetch_all::<KeyCalls>())?;
-        let mut rows: BTreeMap<String, AttributionRow> = BTreeMap::new();
-        for s in sessions {
-            rows.insert(s.key.clone(), AttributionRow { key: s.key, sessions: s.sessions, visitors: s.visitors, calls: 0.0, conversion_rate: 0.0 });
-        }
-        for c in calls {
-            let row = rows.entry(c.key.clone()).or_insert(AttributionRow { key: c.key, sessions: 0, visitors: 0, calls: 0.0, conversion_rate: 0.0 });
-            row.calls += c.calls;
-        }
-        let mut out: Vec<AttributionRow> = rows
-            .into_values()
-            .map(|mut r| {
-                // Rate from the unrounded credit; both shown to 4 decimals.
-                r.conversion_rate = if r.sessions > 0 { (r.calls / r.sessions as f64 * 10_000.0).round() / 10_000.0 } else { 0.0 };
-                r.calls = (r.calls * 10_000.0).round() / 10_000.0;
-                r
-            })
-            .collect();
-        out.sort_by(|a, b| b.calls.total_cmp(&a.calls).then(b.sessions.cmp(&a.sessions)).then(a.key.cmp(&b.key)));
-        Ok(out)
+        query
     }
 
-    /// Points for every bucket in [from, to), zero-filled. Buckets are hours or
-    /// days of the zone `tz` (an IANA name, bound as a value): DST days are 23
-    /// or 25 hours long, and zones with half-hour offsets get their own hours.
+    /// Every bucket in [from, to), zero-filled. Buckets are hours or days of
+    /// the zone `tz` (an IANA name, bound as a value): DST days are 23 or 25
+    /// hours long, and zones with half-hour offsets get their own hours.
     /// Sessions count in the bucket where they landed (as in attribution).
-    #[allow(clippy::too_many_arguments)] // one per query parameter, all validated by the handler
-    pub async fn timeseries(&self, account: &str, from: i64, to: i64, interval: &str, metric: &str, include_bots: bool, tz: &str) -> Result<Vec<Point>, ReportError> {
-        let bucket = if interval == "hour" { "toStartOfHour" } else { "toStartOfDay" };
-        // Every bucket the range touches: one tick per hour always lands in each
-        // local hour and day, whatever the zone's offset or DST.
-        let from_s = from.max(0) / 1000;
-        let ticks = ((to.max(0) / 1000 - from_s + 3599) / 3600 + 1).max(1);
-        let buckets = self
+    pub async fn timeseries(&self, account: &str, q: &TimeseriesQuery, tz: &str) -> Result<Vec<Bucket>, ReportError> {
+        let starts = self.bucket_starts(q, tz).await?;
+        // UTC hours of event_stats fit inside local hours and days unless the zone's
+        // offset is not whole hours (India, Nepal, …): then read the events alone.
+        let whole_hours = starts.iter().all(|t| t % 3600 == 0);
+        let found: BTreeMap<u32, u64> = self.bucket_counts(account, q, tz, whole_hours).await?.into_iter().map(|b| (b.t, b.value)).collect();
+        Ok(starts.into_iter().map(|t| Bucket { t, value: found.get(&t).copied().unwrap_or(0) }).collect())
+    }
+
+    /// The start (epoch seconds) of every bucket the range touches, by
+    /// ClickHouse's own bucketing so the counts land on them exactly: one tick
+    /// per hour always lands in each local hour and day, whatever the zone's
+    /// offset or DST.
+    async fn bucket_starts(&self, q: &TimeseriesQuery, tz: &str) -> Result<Vec<u32>, ReportError> {
+        let bucket = bucket_fn(q.interval);
+        let from_s = q.from.max(0) / 1000;
+        let ticks = ((q.to.max(0) / 1000 - from_s + 3599) / 3600 + 1).max(1);
+        let starts = self
             .reader
-            .query(&format!(
-                "SELECT t, toString(toDateTime(t), ?) AS local FROM (SELECT toUInt32({bucket}(toDateTime(? + number * 3600), ?)) AS t FROM numbers(?) GROUP BY t) \
-                 WHERE t < ? ORDER BY t"
-            ))
-            .bind(tz)
+            .query(&format!("SELECT t FROM (SELECT toUInt32({bucket}(toDateTime(? + number * 3600), ?)) AS t FROM numbers(?) GROUP BY t) WHERE t < ? ORDER BY t"))
             .bind(from_s as u64)
             .bind(tz)
             .bind(ticks as u64)
-            .bind(((to.max(0) + 999) / 1000) as u64)
+            .bind(((q.to.max(0) + 999) / 1000) as u64)
             .fetch_all::<BucketStart>()
             .await?;
-        // UTC hours of event_stats fit inside local hours and days unless the zone's
-        // offset is not whole hours (India, Nepal, …): then read the events alone.
-        let whole_hours = buckets.iter().all(|b| b.t % 3600 == 0);
-        let split = if whole_hours { Split::new(from, to) } else { Split::events_only(from, to) };
-        let bots = if include_bots { "" } else { " AND is_bot = 0" };
-        let found = match metric {
-            "calls" => {
-                let sql = format!("SELECT toUInt32({bucket}(started_at, ?)) AS t, uniqExact(call_id) AS value FROM calls WHERE {CALLS_IN_RANGE} GROUP BY t");
-                bind_range(self.reader.query(&sql).bind(tz), account, from, to).fetch_all::<Bucket>().await?
-            }
-            _ => {
-                // (stats column, the same state from events, which events can hold it, which stats rows)
-                let (state_col, state_expr, filter, stats_filter) = if metric == "sessions" {
-                    ("sessions", SESSIONS_STATE, " AND channel != ''", " AND channel != ''")
-                } else {
-                    ("pageviews", PAGEVIEWS_STATE, " AND event_type = 'pageview'", "")
-                };
-                let sql = format!(
-                    "SELECT toUInt32({bucket}(hour, ?)) AS t, uniqIfMerge(x) AS value FROM ( \
-                       SELECT hour, {state_col} AS x FROM event_stats WHERE {STATS_IN_RANGE}{stats_filter}{bots} \
-                       UNION ALL \
-                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
-                       UNION ALL \
-                       SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
-                     ) GROUP BY t"
-                );
-                let edge_bucket = if whole_hours { sql } else { sql.replace("toStartOfHour(ts) AS hour", "ts AS hour").replace("GROUP BY hour", "GROUP BY ts") };
-                split.bind_edges(split.bind_stats(self.reader.query(&edge_bucket).bind(tz), account), account).fetch_all::<Bucket>().await?
-            }
-        };
-        let found: BTreeMap<u32, u64> = found.into_iter().map(|b| (b.t, b.value)).collect();
-        Ok(buckets
-            .into_iter()
-            .map(|b| Point { t: local_rfc3339(b.t, &b.local), t_ms: b.t as i64 * 1000, value: found.get(&b.t).copied().unwrap_or(0) })
-            .collect())
+        Ok(starts.into_iter().map(|b| b.t).collect())
     }
 
-    /// Calls newest first; `after` is the (started_ms, call_id) of the last row already served.
-    pub async fn calls(&self, account: &str, from: i64, to: i64, limit: u32, after: Option<(u64, String)>) -> Result<Vec<CallRow>, ReportError> {
-        let (cursor_ms, cursor_id, use_cursor) = match after {
-            Some((ms, id)) => (ms, id, 1u8),
+    /// The buckets that counted anything. Sessions and page views from
+    /// event_stats' whole UTC hours plus the ragged ends from events (all from
+    /// events when the zone's hours are not UTC hours); calls from calls.
+    async fn bucket_counts(&self, account: &str, q: &TimeseriesQuery, tz: &str, whole_hours: bool) -> Result<Vec<Bucket>, ReportError> {
+        let bucket = bucket_fn(q.interval);
+        let bots = if q.include_bots { "" } else { " AND is_bot = 0" };
+        // (stats column, the same state from events, which events can hold it, which stats rows)
+        let (state_col, state_expr, filter, stats_filter) = match q.metric {
+            Metric::Calls => {
+                let sql = format!("SELECT toUInt32({bucket}(started_at, ?)) AS t, uniqExact(call_id) AS value FROM calls WHERE {CALLS_IN_RANGE} GROUP BY t");
+                return Ok(bind_range(self.reader.query(&sql).bind(tz), account, q.from, q.to).fetch_all::<Bucket>().await?);
+            }
+            Metric::Sessions => ("sessions", SESSIONS_STATE, " AND channel != ''", " AND channel != ''"),
+            Metric::Pageviews => ("pageviews", PAGEVIEWS_STATE, " AND event_type = 'pageview'", ""),
+        };
+        let split = if whole_hours { Split::new(q.from, q.to) } else { Split::events_only(q.from, q.to) };
+        let sql = format!(
+            "SELECT toUInt32({bucket}(hour, ?)) AS t, uniqIfMerge(x) AS value FROM ( \
+               SELECT hour, {state_col} AS x FROM event_stats WHERE {STATS_IN_RANGE}{stats_filter}{bots} \
+               UNION ALL \
+               SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
+               UNION ALL \
+               SELECT toStartOfHour(ts) AS hour, {state_expr} AS x FROM events {EDGE_IN_RANGE}{filter}{bots} GROUP BY hour \
+             ) GROUP BY t"
+        );
+        let sql = if whole_hours { sql } else { sql.replace("toStartOfHour(ts) AS hour", "ts AS hour").replace("GROUP BY hour", "GROUP BY ts") };
+        Ok(split.bind_edges(split.bind_stats(self.reader.query(&sql).bind(tz), account), account).fetch_all::<Bucket>().await?)
+    }
+
+    /// Calls newest first, after the cursor (the (started_ms, call_id) of the
+    /// last row already served): one more than the page holds, which says
+    /// whether there is a next page.
+    pub async fn calls(&self, account: &str, q: &CallsQuery) -> Result<Vec<CallRow>, ReportError> {
+        let (cursor_ms, cursor_id, use_cursor) = match &q.cursor {
+            Some((ms, id)) => (*ms, id.clone(), 1u8),
             None => (0, String::new(), 0u8),
         };
         // The page's ids first, from the few columns that decide it; then whole
@@ -355,12 +352,12 @@ impl Reports {
                ) WHERE account_id = ? ORDER BY call_id, version DESC LIMIT 1 BY call_id \
              ) ORDER BY started_ms DESC, call_id DESC"
         ));
-        Ok(bind_range(query, account, from, to)
+        Ok(bind_range(query, account, q.from, q.to)
             .bind(use_cursor)
             .bind(cursor_ms)
             .bind(cursor_ms)
             .bind(cursor_id)
-            .bind(limit)
+            .bind(q.limit + 1)
             .bind(account)
             .fetch_all::<CallRow>()
             .await?)
@@ -411,7 +408,7 @@ impl Reports {
     /// Every stored row about a visitor (data subject access): events, calls,
     /// number assignments and the sessions table, one row per logical row
     /// (the newest version of each id; no FINAL, which would merge the whole account).
-    pub async fn export(&self, account: &str, visitor: &str) -> Result<Export, ReportError> {
+    pub async fn export(&self, account: &str, visitor: &str) -> Result<VisitorRows, ReportError> {
         let events = self
             .reader
             .query("SELECT ?fields FROM events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
@@ -435,7 +432,7 @@ impl Reports {
         let assignments = async { assignments.await.map_err(ReportError::from) };
         let sessions = async { sessions.await.map_err(ReportError::from) };
         let (events, calls, assignments, sessions) = tokio::try_join!(events, self.visitor_calls(account, visitor), assignments, sessions)?;
-        Ok(Export { events, calls, assignments, sessions })
+        Ok(VisitorRows { events, calls, assignments, sessions })
     }
 
     /// Starts erasing a visitor (`ringpath_store::erasure::erase_visitor`).
@@ -449,8 +446,9 @@ impl Reports {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Export {
+/// Every stored row about one visitor.
+#[derive(Debug, Clone)]
+pub struct VisitorRows {
     pub events: Vec<EventRow>,
     pub calls: Vec<CallRow>,
     pub assignments: Vec<AssignmentRow>,
@@ -490,10 +488,24 @@ mod tests {
     }
 
     #[test]
-    fn local_times_carry_the_zone_offset() {
-        assert_eq!(local_rfc3339(1_774_738_800, "2026-03-29 00:00:00"), "2026-03-29T00:00:00+01:00");
-        assert_eq!(local_rfc3339(1_774_744_200, "2026-03-29 06:00:00"), "2026-03-29T06:00:00+05:30");
-        assert_eq!(local_rfc3339(1_774_742_400, "2026-03-29 00:00:00"), "2026-03-29T00:00:00Z");
-        assert_eq!(local_rfc3339(1_774_764_000, "2026-03-28 20:00:00"), "2026-03-28T20:00:00-10:00");
+    fn attribution_rows_merge_sessions_and_credit_rounded_and_sorted() {
+        let count = |key: &str, sessions, visitors| KeyCount { key: key.into(), sessions, visitors };
+        let credit = |key: &str, calls| KeyCalls { key: key.into(), calls };
+        let rows = merge_attribution(
+            vec![count("email", 1, 1), count("paid_search", 3, 1), count("direct", 1, 1)],
+            vec![credit("paid_search", 1.0 / 3.0), credit("paid_search", 1.0 / 3.0), credit(UNATTRIBUTED, 1.0), credit("direct", 1.0)],
+        );
+        let got: Vec<(&str, u64, f64, f64)> = rows.iter().map(|r| (r.key.as_str(), r.sessions, r.calls, r.conversion_rate)).collect();
+        assert_eq!(got, [("direct", 1, 1.0, 1.0), (UNATTRIBUTED, 0, 1.0, 0.0), ("paid_search", 3, 0.6667, 0.2222), ("email", 1, 0.0, 0.0)]);
+    }
+
+    #[test]
+    fn every_model_reads_the_dimensions_own_columns() {
+        for d in Dimension::ALL {
+            let (_, last, first, linear) = dimension_columns(*d);
+            assert!(calls_by_key_sql(*d, Model::LastTouch).contains(&format!("if({last} = ''")));
+            assert!(calls_by_key_sql(*d, Model::FirstTouch).contains(&format!("if({first} = ''")));
+            assert!(calls_by_key_sql(*d, Model::Linear).contains(&format!("length({linear}) > 0, {linear}")));
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -18,9 +18,7 @@ fn account(id: &str) -> String {
     format!("[[account]]\nid = \"{id}\"\ntoken_sha256 = \"{}\"\n\n", hex::encode(Sha256::digest(id.as_bytes())))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use ringpath_types::time::now_ms;
 
 /// POSTs a one-event batch for `account`; returns the status code.
 fn beacon(addr: SocketAddr, account: &str) -> u16 {

@@ -13,9 +13,7 @@ use serde_json::Map;
 
 pub const CHROME_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use ringpath_types::time::now_ms;
 
 /// An idempotent, acks=all producer for the test topics.
 pub struct TopicWriter {

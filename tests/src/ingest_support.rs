@@ -56,9 +56,7 @@ pub fn accounts_with_pool(n: usize, hold_minutes: u32) -> AccountsFile {
     AccountsFile::parse(&accounts_with_pool_toml(n, hold_minutes)).expect("pool accounts parse")
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use ringpath_types::time::now_ms;
 
 /// A valid granted batch of `n` page views with ids `{prefix}-{i}`.
 pub fn good_batch(account: &str, prefix: &str, n: usize) -> Value {

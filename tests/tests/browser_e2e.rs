@@ -72,6 +72,4 @@ async fn a_page_with_the_snippet_sends_a_pageview_through_the_whole_pipeline() {
     stack.stop().await.unwrap();
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
+use ringpath_types::time::now_ms;

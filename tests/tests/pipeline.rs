@@ -8,9 +8,7 @@ use ringpath_tests::fixtures::*;
 use ringpath_tests::{Stack, StackOptions};
 use serde_json::{json, Value};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
+use ringpath_types::time::now_ms;
 
 fn batch(consent: &str, visitor: Option<&str>, session: Option<&str>, events: Vec<Value>) -> Value {
     let mut b = json!({"v": 1, "account": DEMO_ACCOUNT, "sent_at": now_ms(), "consent": consent, "page_id": "page0001",

@@ -72,9 +72,7 @@ fn env_map() -> HashMap<String, String> {
     std::env::vars().collect()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use ringpath_types::time::now_ms;
 
 /// The i-th page view of the synthetic traffic: a mix of consent states,
 /// campaigns, organic and internal referrers, countries and devices.
