@@ -30,7 +30,7 @@ filter=("$@")
 ((${#binaries[@]})) || usage
 
 started=()
-for svc in clickhouse kafka; do service_up "$svc" || started+=("$svc"); done
+for svc in clickhouse kafka redis; do service_up "$svc" || started+=("$svc"); done
 cleanup() { for svc in "${started[@]}"; do bash infra/services.sh "stop-$svc" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 bash infra/services.sh start

@@ -4,7 +4,7 @@
 # when already done. It starts no service (see services.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PKGS=(clickhouse-server chromium chromium-driver rustc-web cargo-web rust-web-src
+APT_PKGS=(clickhouse-server redis-server chromium chromium-driver rustc-web cargo-web rust-web-src
           libstd-rust-web-dev rust-web-llvm lld-22 cmake build-essential pkg-config curl wrk kcat brotli
           libcurl4-openssl-dev libssl-dev libsasl2-dev)
 # libcurl/ssl/sasl headers: librdkafka 2.12 tests WITH_OAUTHBEARER_OIDC with #ifdef
@@ -29,7 +29,7 @@ if ! [[ "$cargo_minor" =~ ^[0-9]+$ ]] || ((cargo_minor < 85)); then
 fi
 
 apt_ok() { [ "$(dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -c 'install ok installed')" = "${#APT_PKGS[@]}" ]; }
-step apt "apt_ok && command -v chromium && command -v clickhouse-server" \
+step apt "apt_ok && command -v chromium && command -v clickhouse-server && command -v redis-server" \
   "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${APT_PKGS[*]}"
 
 # Genuine Apache Kafka (KRaft) from its Maven Central jars.

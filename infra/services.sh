@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Starts / stops the local Kafka (genuine Apache Kafka, KRaft) and ClickHouse
-# on loopback, data under $RINGPATH_STATE. Usage: services.sh start|stop|status
+# Starts / stops the local Kafka (genuine Apache Kafka, KRaft), ClickHouse and
+# Redis (number pools shared by several collectors) on loopback, data under
+# $RINGPATH_STATE. Usage: services.sh start|stop|status|start-<svc>|stop-<svc>
 # `start` is idempotent: a service already answering is left alone.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_DIR="$RINGPATH_STATE/kafka"
 CH_DIR="$RINGPATH_STATE/clickhouse"
+REDIS_DIR="$RINGPATH_STATE/redis"
 
 kafka_up() { service_up kafka; }
 ch_up() { service_up clickhouse; }
@@ -45,6 +47,18 @@ start_clickhouse() {
   wait_for clickhouse 60 ch_up || die "clickhouse did not start; log: $CH_DIR/stdout.log"
 }
 
+start_redis() {
+  if service_up redis; then log "redis already answering on $RINGPATH_REDIS_PORT"; return; fi
+  command -v redis-server >/dev/null || die "redis-server missing: run infra/install.sh"
+  mkdir -p "$REDIS_DIR"
+  log "starting redis (log: $REDIS_DIR/redis.log)"
+  # Append-only file: a restart keeps the holds (a lost Redis is refilled from Kafka by ingest).
+  nohup redis-server --port "$RINGPATH_REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --appendonly yes \
+    --save "" --daemonize no --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 &
+  echo $! >"$REDIS_DIR/pid"
+  wait_for redis 30 "service_up redis" || die "redis did not start; log: $REDIS_DIR/redis.log"
+}
+
 stop_pidfile() {
   local name="$1" pidfile="$2"
   [ -f "$pidfile" ] || return 0
@@ -59,12 +73,14 @@ stop_pidfile() {
 }
 
 case "${1:-}" in
-  start) start_clickhouse; start_kafka ;;
+  start) start_clickhouse; start_kafka; start_redis ;;
   start-kafka) start_kafka ;;
   start-clickhouse) start_clickhouse ;;
+  start-redis) start_redis ;;
   stop-kafka) stop_pidfile kafka "$KAFKA_DIR/pid" ;;
   stop-clickhouse) stop_pidfile clickhouse "$CH_DIR/pid" ;;
-  stop) stop_pidfile kafka "$KAFKA_DIR/pid"; stop_pidfile clickhouse "$CH_DIR/pid" ;;
-  status) kafka_up && echo "kafka: up" || echo "kafka: down"; ch_up && echo "clickhouse: up" || echo "clickhouse: down" ;;
-  *) die "usage: services.sh start|stop|status|start-kafka|stop-kafka|start-clickhouse|stop-clickhouse" ;;
+  stop-redis) stop_pidfile redis "$REDIS_DIR/pid" ;;
+  stop) stop_pidfile kafka "$KAFKA_DIR/pid"; stop_pidfile clickhouse "$CH_DIR/pid"; stop_pidfile redis "$REDIS_DIR/pid" ;;
+  status) for svc in kafka clickhouse redis; do service_up "$svc" && echo "$svc: up" || echo "$svc: down"; done ;;
+  *) die "usage: services.sh start|stop|status|start-<kafka|clickhouse|redis>|stop-<kafka|clickhouse|redis>" ;;
 esac

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::pools::{self, Assignment, Decision};
 use crate::records;
+use crate::renewals::Renewal;
 use crate::request::{self, parse_json};
 use crate::state::AppState;
 use crate::validate;
@@ -81,13 +82,20 @@ async fn accept_batch(state: &AppState, req: &HttpRequest, body: &[u8], received
     state.produce("events", records).await?;
     state.metrics.events_accepted.with_label_values(&["event"]).inc_by(n);
     if let Some(session) = &batch.session_id {
-        renew_hold(state, account, session, batch.visitor_id.clone(), &batch.events[0].url, received).await;
+        if !account.dni.pool.is_empty() {
+            let renewal = Renewal { account: account.id.clone(), session: session.clone(), visitor: batch.visitor_id.clone(), url: batch.events[0].url.clone(), received: received.clone() };
+            crate::renewals::request(state, renewal);
+        }
     }
     Ok(())
 }
 
-/// A session's activity keeps its pool number: extend and publish the hold.
-async fn renew_hold(state: &AppState, account: &Account, session: &str, visitor: Option<String>, url: &str, received: &Received) {
+/// A session's activity keeps its pool number: extend and publish the hold
+/// (run by the renewal worker, `renewals`).
+pub(crate) async fn renew_hold(state: &AppState, r: &Renewal) {
+    let accounts = state.accounts();
+    let Some(account) = accounts.account(&r.account) else { return };
+    let (session, received) = (r.session.as_str(), &r.received);
     let hold_ms = i64::from(account.dni.hold_minutes) * 60_000;
     let renewed = match state.pools.renew(&account.id, &account.dni.pool, session, received.received_at, hold_ms).await {
         Ok(Some(renewed)) => renewed,
@@ -98,7 +106,7 @@ async fn renew_hold(state: &AppState, account: &Account, session: &str, visitor:
         }
     };
     let (pool, assignment) = renewed;
-    let msg = assignment_message(account, &pool, session, visitor, url, None, &assignment, received);
+    let msg = assignment_message(account, &pool, session, r.visitor.clone(), &r.url, None, &assignment, received);
     let published = match records::assignment(&msg, &state.settings.topics.assignments) {
         Ok(record) => state.produce("assignments", vec![record]).await,
         Err(e) => Err(ApiError::BadRequest(e.to_string())),
@@ -187,6 +195,7 @@ async fn assign_number(state: &AppState, req: &HttpRequest, body: &[u8], receive
         Decision::Site(number) => return Ok(NumbersResponse { number, kind: NumberKind::Site, expires_at: now + hold_ms, shared: true }),
         Decision::NoNumbers => return Err(ApiError::BadRequest("account has no numbers configured".into())),
     };
+    state.recent_renewals.assigned(&account.id, &request.session_id, now);
     if assignment.shared && !assignment.renewed {
         state.metrics.pool_exhausted.with_label_values(&[&account.id, &pool]).inc();
     }

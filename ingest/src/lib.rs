@@ -9,10 +9,12 @@ pub mod client_ip;
 pub mod encoding;
 pub mod error;
 pub mod handlers;
+pub mod keeper;
 pub mod metrics;
 pub mod pools;
 pub mod ratelimit;
 pub mod records;
+pub mod renewals;
 pub mod request;
 pub mod restore;
 pub mod routes;
@@ -58,11 +60,20 @@ pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result
 }
 
 pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: Arc<dyn sink::Sink>) -> anyhow::Result<Running> {
-    let state = web::Data::new(AppState::new(settings.clone(), accounts.clone(), sink));
+    let pools: Arc<dyn pools::PoolStore> = match &settings.pools_redis_url {
+        Some(url) => Arc::new(pools::redis::RedisPools::new(url).map_err(anyhow::Error::from)?),
+        None => Arc::new(pools::memory::MemoryPools::default()),
+    };
+    let state = web::Data::new(AppState::with_pools(settings.clone(), accounts.clone(), sink, pools));
     state.install_accounts(accounts).await.map_err(anyhow::Error::msg)?;
-    if settings.restore_holds {
-        restore_holds(&state).await;
+    // Before serving: a fresh in-process store is refilled now; a shared one
+    // that is away or being refilled decides nothing until it is ready.
+    let holder = format!("ingest-{}-{}", std::process::id(), rand::random::<u32>());
+    if let Err(e) = keeper::tick(&state, &holder).await {
+        tracing::warn!(error = %e, "pool store not ready at start; number requests get source-level numbers meanwhile");
     }
+    tokio::spawn(keeper::run(state.clone(), holder));
+    tokio::spawn(renewals::run(state.clone()));
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -82,20 +93,4 @@ pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: A
     let task = tokio::spawn(server);
     tracing::info!(%addr, "ingest listening");
     Ok(Running { addr, state, server: handle, task })
-}
-
-/// Replays the live holds published before this start into the pool store.
-async fn restore_holds(state: &AppState) {
-    let (brokers, topic) = (state.settings.kafka_brokers.clone(), state.settings.topics.assignments.clone());
-    let now = state.clock.now_ms();
-    let read = tokio::task::spawn_blocking(move || restore::live_assignments(&brokers, &topic, now)).await;
-    let live = match read {
-        Ok(Ok(live)) => live,
-        Ok(Err(e)) => return tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
-        Err(e) => return tracing::warn!(error = %e, "could not restore number holds; starting with empty pools"),
-    };
-    match restore::restore_into(state.pools.as_ref(), &state.accounts(), &live, now).await {
-        Ok(n) => tracing::info!(restored = n, "number holds restored from the assignments topic"),
-        Err(e) => tracing::warn!(error = %e, "could not restore number holds into the pool store"),
-    }
 }

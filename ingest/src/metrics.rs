@@ -21,6 +21,11 @@ pub struct Metrics {
     /// Number requests a matching pool gave no number, by cause (client cap,
     /// store unavailable or refilling, empty pool): they got the source-level or site number.
     pub numbers_without_pool: IntCounterVec,
+    /// Hold renewals dropped because the queue was full, and merged into a recent one.
+    pub renewals_dropped: prometheus::IntCounter,
+    pub renewals_coalesced: prometheus::IntCounter,
+    /// Refills of the pool store from the assignments topic.
+    pub pool_refills: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -56,6 +61,14 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(numbers_without_pool.clone())).expect("unique metric");
+        let counter = |name: &str, help: &str| {
+            let c = prometheus::IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let renewals_dropped = counter("ringpath_ingest_renewals_dropped_total", "Hold renewals dropped: the renewal queue was full");
+        let renewals_coalesced = counter("ringpath_ingest_renewals_coalesced_total", "Hold renewals merged into a renewal of the same session moments before");
+        let pool_refills = counter("ringpath_ingest_pool_refills_total", "Refills of the pool store from the assignments topic");
         let config_reloads = IntCounterVec::new(Opts::new("ringpath_ingest_config_reloads_total", "Accounts-file reloads by outcome"), &["outcome"]).expect("valid metric");
         for c in [&requests, &events_accepted, &events_rejected, &pool_exhausted, &dlq_written, &dlq_failed, &config_reloads] {
             registry.register(Box::new(c.clone())).expect("unique metric");
@@ -80,6 +93,9 @@ impl Metrics {
             dlq_failed,
             config_reloads,
             numbers_without_pool,
+            renewals_dropped,
+            renewals_coalesced,
+            pool_refills,
         }
     }
 

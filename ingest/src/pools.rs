@@ -9,6 +9,7 @@
 //! then the least recently used number is reused and the hold is `shared`.
 
 pub mod memory;
+pub mod redis;
 pub mod state;
 
 use std::future::Future;
@@ -100,6 +101,13 @@ pub trait PoolStore: Send + Sync {
     fn configure<'a>(&'a self, accounts: &'a AccountsFile) -> PoolFuture<'a, ()>;
     /// Every configured pool's use at `now`.
     fn utilisation(&self, now: i64) -> PoolFuture<'_, Vec<PoolUse>>;
+    /// Whether the store lacks the published holds (a fresh process, a
+    /// Redis that lost its data) and must be refilled before it decides.
+    fn needs_refill(&self) -> PoolFuture<'_, bool>;
+    /// Takes the right to refill (one collector at a time); false: another has it.
+    fn claim_refill<'a>(&'a self, holder: &'a str) -> PoolFuture<'a, bool>;
+    /// The store holds the truth again.
+    fn mark_ready(&self) -> PoolFuture<'_, ()>;
 }
 
 /// What a number request gets.

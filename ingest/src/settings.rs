@@ -41,6 +41,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Most live pool-number holds one client (IP, IPv6 /64) may have in a pool.
     pub pool_holds_per_client: usize,
+    /// Redis holding the number pools several collectors share (`RINGPATH_POOLS_REDIS_URL`); `None`: in this process.
+    pub pools_redis_url: Option<String>,
 }
 
 pub use ringpath_service::SettingsError;
@@ -70,6 +72,7 @@ impl Settings {
             restore_holds: parse(env, "RINGPATH_RESTORE_HOLDS", true)?,
             shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),
             pool_holds_per_client: parse(env, "RINGPATH_POOL_HOLDS_PER_CLIENT", 10usize)?,
+            pools_redis_url: env.get("RINGPATH_POOLS_REDIS_URL").filter(|v| !v.is_empty()).cloned(),
         })
     }
 }

@@ -5,7 +5,7 @@
 //! so handlers do neither by hand.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use ringpath_types::accounts::AccountsFile;
@@ -51,6 +51,12 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub assets: RwLock<Arc<Assets>>,
     pub shutting_down: AtomicBool,
+    /// The pool store missed the last accounts file (unreachable): configure it again.
+    pub pools_stale: AtomicBool,
+    /// Hold renewals from beacons, done off the request's path (`renewals::run`).
+    pub renewals: tokio::sync::mpsc::Sender<crate::renewals::Renewal>,
+    pub(crate) renewals_rx: Mutex<Option<tokio::sync::mpsc::Receiver<crate::renewals::Renewal>>>,
+    pub recent_renewals: crate::renewals::Recent,
 }
 
 impl AppState {
@@ -64,6 +70,7 @@ impl AppState {
     pub fn with_pools(settings: Settings, accounts: AccountsFile, sink: Arc<dyn Sink>, pools: Arc<dyn PoolStore>) -> AppState {
         let assets = Assets::load(&settings.assets_dir);
         let limiter = RateLimiter::new(settings.rate_per_client, settings.rate_burst);
+        let (renewals, renewals_rx) = tokio::sync::mpsc::channel(crate::renewals::QUEUE);
         AppState {
             settings,
             clock: Clock::default(),
@@ -74,6 +81,10 @@ impl AppState {
             limiter,
             assets: RwLock::new(Arc::new(assets)),
             shutting_down: AtomicBool::new(false),
+            pools_stale: AtomicBool::new(false),
+            renewals,
+            renewals_rx: Mutex::new(Some(renewals_rx)),
+            recent_renewals: Default::default(),
         }
     }
 
@@ -81,9 +92,14 @@ impl AppState {
         self.accounts.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Swaps in a new accounts file; the pool store keeps live holds on numbers that stay in their pool.
+    /// Swaps in a new accounts file; the pool store keeps live holds on
+    /// numbers that stay in their pool. A store that cannot be reached is
+    /// configured again by the pool keeper when it is back.
     pub async fn install_accounts(&self, file: AccountsFile) -> Result<(), String> {
-        self.pools.configure(&file).await.map_err(|e| e.to_string())?;
+        if let Err(e) = self.pools.configure(&file).await {
+            tracing::warn!(error = %e, "pool store not configured; retrying in the background");
+            self.pools_stale.store(true, Ordering::SeqCst);
+        }
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
         Ok(())
     }

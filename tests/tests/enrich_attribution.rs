@@ -110,7 +110,9 @@ async fn a_call_to_an_exclusively_held_pool_number_goes_to_that_session_with_its
     let number = ask_number(&stack, "visitor-excl-01", "session-excl-01", landing, "https://www.google.com/").await;
     assert_eq!((number["kind"].as_str(), number["shared"].as_bool()), (Some("session"), Some(false)), "{number}");
     let number = number["number"].as_str().unwrap().to_owned();
-    // An internal page renews the hold; the renewal only knows that page.
+    // An internal page renews the hold; the renewal only knows that page. (Past
+    // the collector's renewal coalescing: the number request just renewed it.)
+    ingest_clock(&stack).advance(Duration::from_millis(ringpath_ingest::renewals::COALESCE_MS as u64 + 1_000));
     collect(&stack, "visitor-excl-01", "session-excl-01", "ev-excl-2", "https://demo.example/contact", "https://demo.example/plumbing").await;
     stack.wait_count("SELECT count() FROM assignments FINAL WHERE session_id = 'session-excl-01'", 2, LIMIT).await.unwrap();
     // enrich writes a batch's assignments before its events: wait for the event too.

@@ -163,6 +163,13 @@ async fn holds_expire_after_the_hold_window_and_beacons_renew_them() {
     beacon["session_id"] = json!("expiry-session-a");
     let resp = stack.http.post(format!("{}/v1/collect", stack.ingest_url())).header("content-type", "text/plain").header("user-agent", BROWSER_UA).body(beacon.to_string()).send().await.expect("collect");
     assert_eq!(resp.status(), 204);
+    // The renewal happens beside the request (coalesced, off its path): it is done when it is published.
+    let renewed_at = clock(&stack).now_ms() - 1_000;
+    wait_topic(&stack.brokers, &stack.topics.assignments, Duration::from_secs(30), |m| {
+        m.iter().any(|a| a.json()["session_id"] == "expiry-session-a" && a.json()["assigned_at"].as_i64().is_some_and(|t| t >= renewed_at))
+    })
+    .await
+    .expect("the beacon's renewal is published");
 
     // 40 minutes after b and c were last seen their holds are over; a's (renewed at 20) is not.
     clock(&stack).advance(Duration::from_secs(20 * 60));

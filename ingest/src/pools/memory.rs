@@ -4,6 +4,7 @@
 //! them would give the same number to two sessions.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use ringpath_types::accounts::{AccountsFile, Pool};
@@ -17,6 +18,8 @@ type Pools = HashMap<(String, String), PoolState>;
 #[derive(Debug, Default)]
 pub struct MemoryPools {
     pools: Mutex<Pools>,
+    /// Restored from the assignments topic (once, at start).
+    ready: AtomicBool,
 }
 
 impl MemoryPools {
@@ -89,5 +92,18 @@ impl PoolStore for MemoryPools {
             })
             .collect();
         ready(uses)
+    }
+
+    fn needs_refill(&self) -> PoolFuture<'_, bool> {
+        ready(!self.ready.load(Ordering::SeqCst))
+    }
+
+    fn claim_refill<'a>(&'a self, _holder: &'a str) -> PoolFuture<'a, bool> {
+        ready(true)
+    }
+
+    fn mark_ready(&self) -> PoolFuture<'_, ()> {
+        self.ready.store(true, Ordering::SeqCst);
+        ready(())
     }
 }
