@@ -61,7 +61,7 @@ pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result
 
 pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: Arc<dyn sink::Sink>) -> anyhow::Result<Running> {
     let pools: Arc<dyn pools::PoolStore> = match &settings.pools_redis_url {
-        Some(url) => Arc::new(pools::redis::RedisPools::new(url).map_err(anyhow::Error::from)?),
+        Some(url) => Arc::new(pools::redis::RedisPools::new(url, &settings.pools_redis_namespace).map_err(anyhow::Error::from)?),
         None => Arc::new(pools::memory::MemoryPools::default()),
     };
     let state = web::Data::new(AppState::with_pools(settings.clone(), accounts.clone(), sink, pools));

@@ -43,6 +43,8 @@ pub struct Settings {
     pub pool_holds_per_client: usize,
     /// Redis holding the number pools several collectors share (`RINGPATH_POOLS_REDIS_URL`); `None`: in this process.
     pub pools_redis_url: Option<String>,
+    /// The prefix of every key ingest writes there (`RINGPATH_POOLS_REDIS_NAMESPACE`, default `rp`).
+    pub pools_redis_namespace: String,
 }
 
 pub use ringpath_service::SettingsError;
@@ -73,6 +75,7 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(parse(env, "RINGPATH_SHUTDOWN_TIMEOUT_S", 10u64)?),
             pool_holds_per_client: parse(env, "RINGPATH_POOL_HOLDS_PER_CLIENT", 10usize)?,
             pools_redis_url: env.get("RINGPATH_POOLS_REDIS_URL").filter(|v| !v.is_empty()).cloned(),
+            pools_redis_namespace: env.get("RINGPATH_POOLS_REDIS_NAMESPACE").filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "rp".into()),
         })
     }
 }

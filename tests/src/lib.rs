@@ -34,6 +34,11 @@ pub fn kafka_brokers() -> String {
     env_or("RINGPATH_KAFKA_BROKERS", ringpath_service::DEFAULT_KAFKA_BROKERS)
 }
 
+/// The Redis `infra/services.sh` starts (number pools shared by collectors).
+pub fn redis_url() -> String {
+    env_or("RINGPATH_TEST_REDIS_URL", &format!("redis://127.0.0.1:{}/", env_or("RINGPATH_REDIS_PORT", "16379")))
+}
+
 pub fn clickhouse_url() -> String {
     env_or("RINGPATH_CLICKHOUSE_URL", "http://127.0.0.1:18123")
 }

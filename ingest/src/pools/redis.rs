@@ -12,7 +12,8 @@
 //! | `…:client:<ip>` | sorted set: that client's live sessions → hold's end |
 //! | `…:seq`, `…:exh` | use counter (last-use order), exhausted assignments |
 //!
-//! `rp:ready` says the store holds the truth: a Redis that lost its data
+//! Every key starts with a namespace (`RINGPATH_POOLS_REDIS_NAMESPACE`,
+//! default `rp`). `<ns>:ready` says the store holds the truth: a Redis that lost its data
 //! (restart without its file, a new instance) has no marker, every decision
 //! refuses (`NotReady`: the source-level or site number is answered) until a
 //! collector has refilled it from `ringpath.assignments` (`refill`) and set
@@ -64,11 +65,11 @@ local function renew(p, s, n, expires)
 end
 "#;
 
-/// KEYS: none. ARGV: pool prefix, session, client, now, hold ms, client cap.
+/// KEYS: none. ARGV: pool prefix, session, client, now, hold ms, client cap, ready key.
 /// → {1, number, expires, shared, renewed} or {0, refusal}
 const ASSIGN: &str = r#"
 local p, s, client, now, hold, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if redis.call('EXISTS', 'rp:ready') == 0 then return {0, 'not_ready'} end
+if redis.call('EXISTS', ARGV[7]) == 0 then return {0, 'not_ready'} end
 expire(p, now)
 local expires = now + hold
 local ckey = p .. ':client:' .. client
@@ -99,19 +100,19 @@ redis.call('PEXPIRE', ckey, hold)
 return {1, n, expires, shared, 0}
 "#;
 
-/// ARGV: session, now, hold ms (0: only look), pool prefixes in order.
+/// ARGV: session, now, hold ms (0: only look), ready key, pool prefixes in order.
 /// → {index of the holding pool (1-based), number, expires, shared} or {0}
 const HELD: &str = r#"
 local s, now, hold = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if redis.call('EXISTS', 'rp:ready') == 0 then return {0} end
-for i = 4, #ARGV do
+if redis.call('EXISTS', ARGV[4]) == 0 then return {0} end
+for i = 5, #ARGV do
   local p = ARGV[i]
   expire(p, now)
   local n = redis.call('HGET', p .. ':sess', s)
   if n then
-    if hold == 0 then return {i - 3, n, 0, 0} end
+    if hold == 0 then return {i - 4, n, 0, 0} end
     local expires = now + hold
-    return {i - 3, n, expires, renew(p, s, n, expires)}
+    return {i - 4, n, expires, renew(p, s, n, expires)}
   end
 end
 return {0}
@@ -184,10 +185,7 @@ impl Scripts {
     }
 }
 
-/// The key prefix of a pool: `rp:{account:pool}` (one hash tag, one slot).
-fn prefix(account: &str, pool: &str) -> String {
-    format!("rp:{{{account}:{pool}}}")
-}
+
 
 /// How long a failed connection attempt keeps the store "unavailable"
 /// before the next one (requests meanwhile get the source-level number at once).
@@ -197,6 +195,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct RedisPools {
     client: redis::Client,
+    namespace: String,
     /// The connection, made on first use and re-made after a failed attempt.
     conn: Mutex<Connection>,
     scripts: Scripts,
@@ -215,10 +214,19 @@ fn unavailable(e: impl std::fmt::Display) -> PoolError {
 }
 
 impl RedisPools {
-    /// A store on `url` (`redis://127.0.0.1:16379/`); connects on first use.
-    pub fn new(url: &str) -> Result<RedisPools, PoolError> {
+    /// A store on `url` (`redis://127.0.0.1:16379/`) under `namespace`; connects on first use.
+    pub fn new(url: &str, namespace: &str) -> Result<RedisPools, PoolError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        Ok(RedisPools { client, conn: Mutex::new(Connection::default()), scripts: Scripts::new(), configured: Default::default() })
+        Ok(RedisPools { client, namespace: namespace.to_owned(), conn: Mutex::new(Connection::default()), scripts: Scripts::new(), configured: Default::default() })
+    }
+
+    /// The key prefix of a pool: `<ns>:{account:pool}` (one hash tag: one slot).
+    fn prefix(&self, account: &str, pool: &str) -> String {
+        format!("{}:{{{account}:{pool}}}", self.namespace)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.namespace)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, PoolError> {
@@ -269,9 +277,9 @@ impl PoolStore for RedisPools {
         Box::pin(async move {
             let mut c = self.connection().await?;
             let mut call = self.scripts.held.arg(session);
-            call.arg(now).arg(0);
+            call.arg(now).arg(0).arg(self.key("ready"));
             for p in pools {
-                call.arg(prefix(account, &p.id));
+                call.arg(self.prefix(account, &p.id));
             }
             let reply: Vec<redis::Value> = call.invoke_async(&mut c).await.map_err(unavailable)?;
             let index: usize = reply.first().map(redis::FromRedisValue::from_redis_value).transpose().map_err(unavailable)?.unwrap_or(0);
@@ -285,12 +293,13 @@ impl PoolStore for RedisPools {
             let reply: Vec<redis::Value> = self
                 .scripts
                 .assign
-                .arg(prefix(r.account, &pool.id))
+                .arg(self.prefix(r.account, &pool.id))
                 .arg(r.session)
                 .arg(r.client)
                 .arg(r.now)
                 .arg(r.hold_ms)
                 .arg(r.client_cap.min(i64::MAX as usize) as i64)
+                .arg(self.key("ready"))
                 .invoke_async(&mut c)
                 .await
                 .map_err(unavailable)?;
@@ -302,9 +311,9 @@ impl PoolStore for RedisPools {
         Box::pin(async move {
             let mut c = self.connection().await?;
             let mut call = self.scripts.held.arg(session);
-            call.arg(now).arg(hold_ms.max(1));
+            call.arg(now).arg(hold_ms.max(1)).arg(self.key("ready"));
             for p in pools {
-                call.arg(prefix(account, &p.id));
+                call.arg(self.prefix(account, &p.id));
             }
             let reply: Vec<redis::Value> = call.invoke_async(&mut c).await.map_err(unavailable)?;
             let mut row = vec![redis::Value::Int(1)];
@@ -319,7 +328,7 @@ impl PoolStore for RedisPools {
     fn restore<'a>(&'a self, account: &'a str, pool: &'a Pool, session: &'a str, number: &'a str, _assigned_at: i64, expires_at: i64, now: i64) -> PoolFuture<'a, ()> {
         Box::pin(async move {
             let mut c = self.connection().await?;
-            let _: i64 = self.scripts.restore.arg(prefix(account, &pool.id)).arg(session).arg(number).arg(expires_at).arg(now).invoke_async(&mut c).await.map_err(unavailable)?;
+            let _: i64 = self.scripts.restore.arg(self.prefix(account, &pool.id)).arg(session).arg(number).arg(expires_at).arg(now).invoke_async(&mut c).await.map_err(unavailable)?;
             Ok(())
         })
     }
@@ -330,7 +339,7 @@ impl PoolStore for RedisPools {
             let mut c = self.connection().await?;
             for acc in &accounts.account {
                 for pool in &acc.dni.pool {
-                    let mut call = self.scripts.configure.arg(prefix(&acc.id, &pool.id));
+                    let mut call = self.scripts.configure.arg(self.prefix(&acc.id, &pool.id));
                     for n in &pool.numbers {
                         call.arg(n);
                     }
@@ -349,7 +358,7 @@ impl PoolStore for RedisPools {
             for acc in &accounts.account {
                 for pool in &acc.dni.pool {
                     let (live, size, exhausted): (usize, usize, u64) =
-                        self.scripts.utilisation.arg(prefix(&acc.id, &pool.id)).arg(now).invoke_async(&mut c).await.map_err(unavailable)?;
+                        self.scripts.utilisation.arg(self.prefix(&acc.id, &pool.id)).arg(now).invoke_async(&mut c).await.map_err(unavailable)?;
                     uses.push(PoolUse { account: acc.id.clone(), pool: pool.id.clone(), live, size, exhausted_total: exhausted });
                 }
             }
@@ -360,14 +369,14 @@ impl PoolStore for RedisPools {
     fn needs_refill(&self) -> PoolFuture<'_, bool> {
         Box::pin(async move {
             let mut c = self.connection().await?;
-            Ok(!c.exists::<_, bool>("rp:ready").await.map_err(unavailable)?)
+            Ok(!c.exists::<_, bool>(self.key("ready")).await.map_err(unavailable)?)
         })
     }
 
     fn claim_refill<'a>(&'a self, holder: &'a str) -> PoolFuture<'a, bool> {
         Box::pin(async move {
             let mut c = self.connection().await?;
-            let set: Option<String> = redis::cmd("SET").arg("rp:refilling").arg(holder).arg("NX").arg("PX").arg(60_000).query_async(&mut c).await.map_err(unavailable)?;
+            let set: Option<String> = redis::cmd("SET").arg(self.key("refilling")).arg(holder).arg("NX").arg("PX").arg(60_000).query_async(&mut c).await.map_err(unavailable)?;
             Ok(set.is_some())
         })
     }
@@ -375,7 +384,7 @@ impl PoolStore for RedisPools {
     fn mark_ready(&self) -> PoolFuture<'_, ()> {
         Box::pin(async move {
             let mut c = self.connection().await?;
-            redis::pipe().atomic().set("rp:ready", 1).ignore().del("rp:refilling").ignore().query_async::<()>(&mut c).await.map_err(unavailable)
+            redis::pipe().atomic().set(self.key("ready"), 1).ignore().del(self.key("refilling")).ignore().query_async::<()>(&mut c).await.map_err(unavailable)
         })
     }
 }
