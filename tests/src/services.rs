@@ -163,3 +163,69 @@ impl Drop for PrivateClickHouse {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis server with its own port and data dir (append-only file on), for
+/// tests that stop it, restart it, or bring it back empty.
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> anyhow::Result<PrivateRedis> {
+        let dir = std::env::temp_dir().join(format!("rp-redis-{}", crate::unique_suffix()));
+        std::fs::create_dir_all(&dir)?;
+        let mut r = PrivateRedis { port: free_port(), dir, child: None };
+        r.resume()?;
+        Ok(r)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it again on the same port and data (what it wrote survives).
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--save", "", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server (install: infra/install.sh)")?;
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect_timeout(&crate::loopback(self.port), Duration::from_millis(200)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("private redis did not start on {}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Kills it (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills it and loses everything it held (a new, empty instance on the same port next).
+    pub fn wipe(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        std::fs::remove_dir_all(&self.dir)?;
+        std::fs::create_dir_all(&self.dir)?;
+        Ok(())
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
