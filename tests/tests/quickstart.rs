@@ -166,6 +166,13 @@ async fn infra_up_runs_the_readmes_walk_through_and_stops_only_what_it_started()
         let line = curl.replace("127.0.0.1:8080", &format!("127.0.0.1:{ingest}")).replace("127.0.0.1:8081", &format!("127.0.0.1:{dashboard}"));
         let out = Command::new("bash").args(["-c", &format!("{line} --fail-with-body --silent --show-error --max-time 30")]).output().expect("bash");
         assert!(out.status.success(), "README command failed: {curl}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if curl.contains("/v1/numbers") {
+            // What the README says it answers: a pool number held for the session.
+            let answer: Value = serde_json::from_slice(&out.stdout).expect("the numbers answer is JSON");
+            // (The walk-through's browser session holds one of the demo pool's numbers already.)
+            assert_eq!((answer["kind"].as_str(), answer["shared"].as_bool()), (Some("session"), Some(false)), "{answer}");
+            assert!(["+15550109001", "+15550109002", "+15550109003"].contains(&answer["number"].as_str().unwrap_or("")), "{answer}");
+        }
     }
 
     // The page views of the walk-through reach the dashboard API (the README's last step).
