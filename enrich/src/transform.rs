@@ -27,7 +27,10 @@ pub fn locate(raw_ip: &str, consent: Consent, policy: IpPolicy, geo: &dyn GeoLoo
         return Located { ip: String::new(), truncated: true, geo: GeoInfo::default() };
     };
     let info = geo.lookup(ip);
-    let must_truncate = policy == IpPolicy::Always || consent != Consent::Granted || info.in_eu || is_truncation_country(&info.country);
+    // Fails closed: a country the database does not know (no geo, a miss, a
+    // private address) may be an EU one, so it is truncated too.
+    let must_truncate =
+        policy == IpPolicy::Always || consent != Consent::Granted || info.in_eu || info.country.is_empty() || is_truncation_country(&info.country);
     let stored = if must_truncate { truncate(ip) } else { ringpath_types::ip::canonical(ip) };
     Located { ip: stored.to_string(), truncated: must_truncate, geo: info }
 }
@@ -278,6 +281,17 @@ mod tests {
             assert_eq!(l.ip, "81.2.69.0", "{c}");
             assert_eq!(l.geo.country, c, "geo used the full IP");
         }
+    }
+
+    #[test]
+    fn an_unknown_country_is_truncated_fail_closed() {
+        // No geo at all, a database miss, a private address: any of them may be an EU visitor.
+        for ip in ["8.8.8.8", "10.1.2.3", "2001:db8:1:2::5"] {
+            let l = locate(ip, Consent::Granted, IpPolicy::EuAndOptedOut, &NoGeo);
+            assert!(l.truncated, "{ip}");
+            assert_eq!(l.ip, truncate(ip.parse().unwrap()).to_string(), "{ip}");
+        }
+        assert_eq!(locate("8.8.8.8", Consent::Granted, IpPolicy::EuAndOptedOut, &FixedGeo("")).ip, "8.8.8.0");
     }
 
     #[test]

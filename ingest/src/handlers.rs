@@ -211,15 +211,16 @@ async fn assign_number(state: &AppState, req: &HttpRequest, body: &[u8], receive
 // ---- /v1/calls ---------------------------------------------------------------
 
 /// Account id from `Authorization: Basic base64(account:token)`, if the token
-/// is the account's calls token (its API token when it has none). An unknown
-/// account and a wrong token are the same 401, after the same work.
+/// is the account's calls token (never its API token; an account without a
+/// calls token takes no calls). An unknown account, a missing calls token and
+/// a wrong token are the same 401, after the same work.
 fn calls_auth(req: &HttpRequest, accounts: &AccountsFile) -> Result<String, ApiError> {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     let (id, token) = basic_credentials(header).ok_or(ApiError::Unauthorized)?;
     let account = accounts.account(&id);
-    let want = account.map(|a| a.calls_token_sha256.as_deref().unwrap_or(&a.token_sha256)).unwrap_or(NO_TOKEN);
+    let want = account.and_then(|a| a.calls_token_sha256.as_deref()).unwrap_or(NO_TOKEN);
     match account {
-        Some(a) if token_matches(&token, want) => Ok(a.id.clone()),
+        Some(a) if a.calls_token_sha256.is_some() && token_matches(&token, want) => Ok(a.id.clone()),
         _ => Err(ApiError::Unauthorized),
     }
 }

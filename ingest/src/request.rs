@@ -20,8 +20,12 @@ use crate::validate::{self, MAX_BODY_BYTES};
 /// The sender of a request, stamped with the collector's clock.
 pub fn received(state: &AppState, req: &HttpRequest) -> Received {
     let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = client_ip(peer, xff, &state.settings.trusted_proxies);
+    // Every header line, in order: a proxy may add its own line (HAProxy's
+    // `option forwardfor`) after one the client sent. A line that is not text
+    // stops the walk like any other garbage hop.
+    let lines: Vec<&str> = req.headers().get_all("x-forwarded-for").map(|v| v.to_str().unwrap_or("?")).collect();
+    let xff = (!lines.is_empty()).then(|| lines.join(","));
+    let ip = client_ip(peer, xff.as_deref(), &state.settings.trusted_proxies);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     // At most 512 characters; a header of ≤ 512 bytes has no more than that.
     let user_agent = if user_agent.len() <= 512 { user_agent.to_owned() } else { user_agent.chars().take(512).collect() };

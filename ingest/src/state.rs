@@ -100,6 +100,9 @@ impl AppState {
             tracing::warn!(error = %e, "pool store not configured; retrying in the background");
             self.pools_stale.store(true, Ordering::SeqCst);
         }
+        for account in file.account.iter().filter(|a| a.calls_token_sha256.is_none()) {
+            tracing::warn!(account = %account.id, "no calls_token_sha256: /v1/calls refuses this account's calls (401)");
+        }
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file);
         Ok(())
     }

@@ -15,8 +15,11 @@ use sha2::{Digest, Sha256};
 
 pub const DEMO_ACCOUNT: &str = "acc_demo";
 pub const DEMO_TOKEN: &str = "demo-token-please-change";
+/// The demo account's call-webhook token (`/v1/calls`), never its API token.
+pub const DEMO_CALLS_TOKEN: &str = "demo-calls-token";
 pub const OTHER_ACCOUNT: &str = "acc_other";
 pub const OTHER_TOKEN: &str = "other-token";
+pub const OTHER_CALLS_TOKEN: &str = "other-calls-token";
 pub const ALWAYS_ACCOUNT: &str = "acc_always";
 pub const ALWAYS_TOKEN: &str = "always-token";
 pub const AGENCY: &str = "agc_demo";
@@ -38,6 +41,7 @@ pub fn accounts_toml() -> String {
 id = "{DEMO_ACCOUNT}"
 agency = "{AGENCY}"
 token_sha256 = "{demo}"
+calls_token_sha256 = "{demo_calls}"
 allowed_origins = []
 ip_policy = "eu_and_opted_out"
 retention_days = 395
@@ -58,6 +62,7 @@ number = "{SOCIAL_NUMBER}"
 [[account]]
 id = "{OTHER_ACCOUNT}"
 token_sha256 = "{other}"
+calls_token_sha256 = "{other_calls}"
 allowed_origins = ["https://other.example"]
 
 [account.dni]
@@ -74,7 +79,9 @@ id = "{AGENCY}"
 token_sha256 = "{agency}"
 "#,
         demo = sha256_hex(DEMO_TOKEN),
+        demo_calls = sha256_hex(DEMO_CALLS_TOKEN),
         other = sha256_hex(OTHER_TOKEN),
+        other_calls = sha256_hex(OTHER_CALLS_TOKEN),
         always = sha256_hex(ALWAYS_TOKEN),
         agency = sha256_hex(AGENCY_TOKEN),
         p0 = POOL_NUMBERS[0],
@@ -171,5 +178,5 @@ pub fn fixture_geo() -> MaxMindCity {
 
 pub fn fixture_dbip() -> DbIpCity {
     let (v4, v6) = dbip_city_mmdb();
-    DbIpCity::from_bytes(v4, Some(v6)).expect("fixture dbip opens")
+    DbIpCity::from_bytes(v4, v6).expect("fixture dbip opens")
 }

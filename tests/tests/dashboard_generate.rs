@@ -87,7 +87,7 @@ async fn generated_visits_and_calls_go_through_the_real_pipeline() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut opts = options(400, 12, now, true);
     opts.days = 1;
-    let sent = generate::load_ingest(&stack.ingest_url(), DEMO_TOKEN, Generator::new(opts)).await.unwrap();
+    let sent = generate::load_ingest(&stack.ingest_url(), DEMO_CALLS_TOKEN, Generator::new(opts)).await.unwrap();
     assert!(sent.events >= 400 && sent.calls == 12, "{sent:?}");
     stack.wait_count("SELECT count() FROM events", sent.events, Duration::from_secs(60)).await.unwrap();
     stack.wait_count("SELECT uniqExact(call_id) FROM calls", 12, Duration::from_secs(60)).await.unwrap();

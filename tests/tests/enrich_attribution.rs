@@ -89,7 +89,7 @@ async fn post_call(stack: &Stack, call_id: &str, to: &str, started_ms: i64) {
     let resp = stack
         .http
         .post(format!("{}/v1/calls", stack.ingest_url()))
-        .basic_auth(DEMO_ACCOUNT, Some(DEMO_TOKEN))
+        .basic_auth(DEMO_ACCOUNT, Some(DEMO_CALLS_TOKEN))
         .json(&json!({"call_id": call_id, "to": to, "from": "+15557654321", "started_at": ringpath_types::time::format_rfc3339_ms(started_ms),
                       "duration_s": 95, "status": "completed"}))
         .send()

@@ -221,7 +221,7 @@ async fn clickhouse_killed_and_restarted_under_load_loses_nothing_and_enrich_res
                 if i % 50 == 0 {
                     let call = json!({"call_id": format!("CA-out-{i:05}"), "to": SOCIAL_NUMBER, "from": "+15557654321",
                                       "started_at": ringpath_types::time::format_rfc3339_ms(now_ms()), "duration_s": 30, "status": "completed"});
-                    let resp = stack.http.post(format!("{}/v1/calls", stack.ingest_url())).basic_auth(DEMO_ACCOUNT, Some(DEMO_TOKEN)).json(&call).send().await.unwrap();
+                    let resp = stack.http.post(format!("{}/v1/calls", stack.ingest_url())).basic_auth(DEMO_ACCOUNT, Some(DEMO_CALLS_TOKEN)).json(&call).send().await.unwrap();
                     if resp.status() == 202 {
                         calls_accepted.fetch_add(1, Ordering::SeqCst);
                     }

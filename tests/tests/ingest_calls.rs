@@ -1,5 +1,5 @@
-//! The telephony webhook end to end: Basic auth against the account's token
-//! (hashed at rest), 202 for a good call, and the same call_id delivered
+//! The telephony webhook end to end: Basic auth against the account's calls
+//! token (hashed at rest; never its API token), 202 for a good call, and the same call_id delivered
 //! twice (providers retry) stored once in ClickHouse after enrich.
 
 use std::time::Duration;
@@ -19,8 +19,18 @@ async fn a_call_sent_twice_is_stored_once_and_bad_credentials_get_401() {
     let stack = Stack::start(StackOptions::default()).await.expect("stack");
     let call = call_record("CA-dup-0001", POOL_NUMBERS[0]);
 
-    // Wrong token, unknown account, another account's token, no auth: 401, nothing published.
-    for (user, token) in [(DEMO_ACCOUNT, "not-the-token"), ("acc_nobody", DEMO_TOKEN), (DEMO_ACCOUNT, OTHER_TOKEN), (OTHER_ACCOUNT, DEMO_TOKEN)] {
+    // Wrong token, unknown account, another account's token, the account's API token (it reads
+    // and erases data: not the provider's to hold), an account without a calls token, no auth:
+    // 401, nothing published.
+    let refused = [
+        (DEMO_ACCOUNT, "not-the-token"),
+        ("acc_nobody", DEMO_CALLS_TOKEN),
+        (DEMO_ACCOUNT, OTHER_CALLS_TOKEN),
+        (OTHER_ACCOUNT, DEMO_CALLS_TOKEN),
+        (DEMO_ACCOUNT, DEMO_TOKEN),
+        (ALWAYS_ACCOUNT, ALWAYS_TOKEN),
+    ];
+    for (user, token) in refused {
         let resp = post_call(&stack, user, token, &call).await;
         assert_eq!(resp.status(), 401, "{user}:{token}");
         assert!(resp.headers().contains_key("www-authenticate"));
@@ -32,15 +42,15 @@ async fn a_call_sent_twice_is_stored_once_and_bad_credentials_get_401() {
 
     // The provider delivers the same call twice, then the call after it.
     for _ in 0..2 {
-        let resp = post_call(&stack, DEMO_ACCOUNT, DEMO_TOKEN, &call).await;
+        let resp = post_call(&stack, DEMO_ACCOUNT, DEMO_CALLS_TOKEN, &call).await;
         assert_eq!(resp.status(), 202);
         let body: Value = resp.json().await.expect("json");
         assert_eq!((body["status"].as_str(), body["call_id"].as_str()), (Some("accepted"), Some("CA-dup-0001")));
     }
     let next = call_record("CA-next-0002", POOL_NUMBERS[0]);
-    assert_eq!(post_call(&stack, DEMO_ACCOUNT, DEMO_TOKEN, &next).await.status(), 202);
+    assert_eq!(post_call(&stack, DEMO_ACCOUNT, DEMO_CALLS_TOKEN, &next).await.status(), 202);
     // A lower-case Basic scheme from a provider is fine too.
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ACCOUNT}:{DEMO_TOKEN}"));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ACCOUNT}:{DEMO_CALLS_TOKEN}"));
     let resp = stack.http.post(format!("{}/v1/calls", stack.ingest_url())).header("authorization", format!("basic {auth}")).json(&call_record("CA-case-0003", POOL_NUMBERS[1])).send().await.expect("answer");
     assert_eq!(resp.status(), 202);
 

@@ -42,7 +42,7 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 fn demo_auth() -> String {
-    format!("Basic {}", b64(format!("{DEMO_ACCOUNT}:{DEMO_TOKEN}").as_bytes()))
+    format!("Basic {}", b64(format!("{DEMO_ACCOUNT}:{DEMO_CALLS_TOKEN}").as_bytes()))
 }
 
 fn good() -> Value {
@@ -234,8 +234,9 @@ fn cases() -> Vec<Case> {
         c("calls without auth", calls(None, call_with(|_| {})), 401, "credentials", None),
         c("calls wrong token", calls(Some(format!("Basic {}", b64(format!("{DEMO_ACCOUNT}:wrong").as_bytes()))), call_with(|_| {})), 401, "credentials", None),
         c("calls another account's token", calls(Some(format!("Basic {}", b64(format!("{DEMO_ACCOUNT}:{OTHER_TOKEN}").as_bytes()))), call_with(|_| {})), 401, "credentials", None),
-        c("calls unknown account", calls(Some(format!("Basic {}", b64(format!("acc_nobody:{DEMO_TOKEN}").as_bytes()))), call_with(|_| {})), 401, "credentials", None),
-        c("calls bearer scheme", calls(Some(format!("Bearer {DEMO_TOKEN}")), call_with(|_| {})), 401, "credentials", None),
+        c("calls unknown account", calls(Some(format!("Basic {}", b64(format!("acc_nobody:{DEMO_CALLS_TOKEN}").as_bytes()))), call_with(|_| {})), 401, "credentials", None),
+        c("calls with the API token", calls(Some(format!("Basic {}", b64(format!("{DEMO_ACCOUNT}:{DEMO_TOKEN}").as_bytes()))), call_with(|_| {})), 401, "credentials", None),
+        c("calls bearer scheme", calls(Some(format!("Bearer {DEMO_CALLS_TOKEN}")), call_with(|_| {})), 401, "credentials", None),
         c("calls basic not base64", calls(Some("Basic ***".into()), call_with(|_| {})), 401, "credentials", None),
         c("calls basic without colon", calls(Some(format!("Basic {}", b64(DEMO_ACCOUNT.as_bytes()))), call_with(|_| {})), 401, "credentials", None),
         c("calls basic invalid UTF-8", calls(Some(format!("Basic {}", b64(&[0xff, b':', 0xfe]))), call_with(|_| {})), 401, "credentials", None),

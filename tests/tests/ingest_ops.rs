@@ -185,12 +185,17 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffec
 }
 
 async fn ip_seen(trusted: Option<&str>, xff: Option<&str>) -> String {
+    ip_seen_lines(trusted, xff.as_slice()).await
+}
+
+/// The IP ingest records for a beacon with these `X-Forwarded-For` header lines.
+async fn ip_seen_lines(trusted: Option<&str>, xff: &[&str]) -> String {
     let mut env = no_limits();
     if let Some(t) = trusted {
         env.insert("RINGPATH_TRUSTED_PROXIES".into(), t.into());
     }
     let stack = Stack::start(StackOptions { ingest_env: env, with_enrich: false, ..StackOptions::default() }).await.expect("stack");
-    let headers: Vec<(&str, &str)> = xff.map(|x| vec![("x-forwarded-for", x)]).unwrap_or_default();
+    let headers: Vec<(&str, &str)> = xff.iter().map(|x| ("x-forwarded-for", *x)).collect();
     assert_eq!(beacon(&stack.http, &stack.ingest_url(), &good_batch(DEMO_ACCOUNT, "ip", 1), &headers).await.status(), 204);
     let msgs = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| !m.is_empty()).await.expect("events");
     let ip = msgs[0].json()["ip"].as_str().expect("ip").to_owned();
@@ -206,6 +211,10 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     assert_eq!(ip_seen(Some("127.0.0.0/8, 10.0.0.0/8"), Some("6.6.6.6, 81.2.69.142, 10.1.2.3")).await, "81.2.69.142", "right-most untrusted hop; a spoofed left part is ignored");
     assert_eq!(ip_seen(Some("127.0.0.1"), Some("not-an-ip")).await, "127.0.0.1", "garbage header: the peer");
     assert_eq!(ip_seen(Some("127.0.0.1"), Some("2a01:4f8::1")).await, "2a01:4f8::1");
+    // A proxy that adds its own header line (HAProxy `option forwardfor`) after the client's
+    // forged one: the lines are one list, walked from the right.
+    assert_eq!(ip_seen_lines(Some("127.0.0.1"), &["6.6.6.6", "81.2.69.142"]).await, "81.2.69.142", "the proxy's line, not the client's");
+    assert_eq!(ip_seen_lines(Some("127.0.0.0/8"), &["6.6.6.6, 81.2.69.142", "127.0.0.9"]).await, "81.2.69.142", "a trusted hop on the last line");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

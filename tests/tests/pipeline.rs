@@ -77,8 +77,8 @@ async fn a_beacon_reaches_clickhouse_enriched_and_the_dashboard_counts_it() {
     assert_eq!((row.gclid.as_str(), row.path.as_str(), row.referrer_host.as_str()), ("abc", "/", "google.com"));
     assert_eq!((row.browser.as_str(), row.is_bot), ("Chrome", 0));
     // The test client is 127.0.0.1, an untrusted peer: X-Forwarded-For is ignored,
-    // and the loopback address has no geo, so consent alone decides: kept whole.
-    assert_eq!(row.ip, "127.0.0.1");
+    // and the loopback address has no country, so it is truncated (fail closed).
+    assert_eq!(row.ip, "127.0.0.0");
 
     let day_start = now_ms() / 86_400_000 * 86_400_000;
     let path = format!("/v1/accounts/{DEMO_ACCOUNT}/timeseries?metric=pageviews&interval=day&from={day_start}&to={}", day_start + 86_400_000);

@@ -43,7 +43,10 @@ pub struct Account {
     /// IANA zone for day/hour buckets in reports; UTC when absent.
     #[serde(default)]
     pub timezone: Option<String>,
-    /// Basic-auth token hash for the telephony webhook; the API token's when absent.
+    /// Basic-auth token hash for the telephony webhook (`/v1/calls`). Its own
+    /// credential: whoever configures the provider must not be able to read or
+    /// erase data, so it may not be any API token of the file; without it the
+    /// account receives no calls.
     #[serde(default)]
     pub calls_token_sha256: Option<String>,
     #[serde(default)]
@@ -139,6 +142,8 @@ impl AccountsFile {
     pub fn validate(&self) -> Result<(), String> {
         let mut ids = HashSet::new();
         let agencies: HashSet<_> = self.agency.iter().map(|a| a.id.as_str()).collect();
+        let api_tokens: HashSet<String> =
+            self.account.iter().map(|a| &a.token_sha256).chain(self.agency.iter().map(|a| &a.token_sha256)).map(|t| t.to_ascii_lowercase()).collect();
         for agency in &self.agency {
             check_id("agency id", &agency.id)?;
             check_sha256(&agency.token_sha256).map_err(|e| format!("agency {}: {e}", agency.id))?;
@@ -152,6 +157,9 @@ impl AccountsFile {
             check_sha256(&acc.token_sha256).map_err(ctx)?;
             if let Some(t) = &acc.calls_token_sha256 {
                 check_sha256(t).map_err(ctx)?;
+                if api_tokens.contains(&t.to_ascii_lowercase()) {
+                    return Err(ctx("calls_token_sha256 is an API token of this file: give the call webhook a token of its own".into()));
+                }
             }
             if let Some(agency) = &acc.agency {
                 if !agencies.contains(agency.as_str()) {
@@ -287,6 +295,8 @@ token_sha256 = "{H}"
             (demo().replace("agency = \"agc_demo\"", "agency = \"agc_nope\""), "unknown agency"),
             (demo().replace("https://demo.example\"]", "demo.example\"]"), "allowed origin"),
             (demo() + "\n[[account]]\nid = \"acc_demo\"\ntoken_sha256 = \"" + H + "\"\n", "defined twice"),
+            // The call webhook's token may not be an API token (the account's, an agency's, another account's).
+            (demo().replace("ip_policy", &format!("calls_token_sha256 = \"{H}\"\nip_policy")), "a token of its own"),
         ];
         for (text, want) in cases {
             let err = AccountsFile::parse(&text).unwrap_err();
