@@ -29,6 +29,7 @@ pub fn letter(stage: &str, reason: String, account: Option<String>, payload: &[u
         reason,
         account,
         payload: transform::scrub_ips(&String::from_utf8_lossy(&payload[..payload.len().min(MAX_PAYLOAD)])),
+        payload_bytes: payload.len(),
         received: Received { received_at: now_ms(), ip: String::new(), user_agent: String::new() },
     }
 }

@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
             let ch = ringpath_enrich::settings::clickhouse_from_env(&env, "RINGPATH_CLICKHOUSE_USER", "RINGPATH_CLICKHOUSE_PASSWORD", "default")?;
             let applied = ringpath_store::migrate(&ch).await.context("applying migrations")?;
             let (brokers, topics) = (kafka_brokers(&env), ringpath_types::wire::Topics::from_env(&env));
-            let created = ringpath_enrich::topics::ensure_topics(&brokers, &topics, topic_partitions(&env)?, topic_replication(&env)?)
+            let created = ringpath_enrich::topics::ensure_topics(&brokers, &topics, topic_partitions(&env)?, topic_replication(&env)?, dlq_retention_bytes(&env)?)
                 .await
                 .with_context(|| format!("creating topics on {brokers}"))?;
             println!("kafka {brokers}: {} topic(s) created", created.len());
@@ -57,6 +57,11 @@ fn kafka_brokers(env: &HashMap<String, String>) -> String {
 
 fn topic_partitions(env: &HashMap<String, String>) -> anyhow::Result<i32> {
     Ok(env.get("RINGPATH_TOPIC_PARTITIONS").map(|v| v.parse()).transpose().context("RINGPATH_TOPIC_PARTITIONS")?.unwrap_or(6))
+}
+
+fn dlq_retention_bytes(env: &HashMap<String, String>) -> anyhow::Result<i64> {
+    let bytes = env.get("RINGPATH_TOPIC_DLQ_RETENTION_BYTES").map(|v| v.parse::<i64>()).transpose().context("RINGPATH_TOPIC_DLQ_RETENTION_BYTES")?;
+    Ok(bytes.unwrap_or(ringpath_enrich::topics::DLQ_RETENTION_BYTES))
 }
 
 fn topic_replication(env: &HashMap<String, String>) -> anyhow::Result<i32> {

@@ -16,6 +16,8 @@ pub enum ApiError {
     UnknownAccount(String),
     #[error("origin {0:?} is not allowed for this account")]
     ForbiddenOrigin(String),
+    #[error("neither Origin nor Referer: this account takes beacons only from its own sites (allowed_origins)")]
+    NoOrigin,
     #[error("missing or invalid credentials")]
     Unauthorized,
     #[error("body larger than {0} bytes")]
@@ -43,7 +45,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) => "invalid",
             ApiError::UnknownAccount(_) => "unknown_account",
-            ApiError::ForbiddenOrigin(_) => "forbidden_origin",
+            ApiError::ForbiddenOrigin(_) | ApiError::NoOrigin => "forbidden_origin",
             ApiError::Unauthorized => "unauthorized",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "media_type",
@@ -57,7 +59,7 @@ impl ApiError {
 
     /// Whether the raw payload belongs on the dead-letter topic.
     pub fn dead_letter(&self) -> bool {
-        matches!(self, ApiError::Invalid(_) | ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_))
+        matches!(self, ApiError::Invalid(_) | ApiError::BadRequest(_) | ApiError::UnknownAccount(_) | ApiError::ForbiddenOrigin(_) | ApiError::NoOrigin | ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_))
     }
 }
 
@@ -75,7 +77,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) | ApiError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
-            ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::ForbiddenOrigin(_) | ApiError::NoOrigin => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

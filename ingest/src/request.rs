@@ -39,8 +39,9 @@ pub fn rate_limit(state: &AppState, received: &Received) -> Result<(), ApiError>
 
 /// Beacons may only come from the account's sites. Browsers send `Origin`
 /// on POSTs; an image request (the pixel) carries only `Referer`, so its
-/// origin stands in. Neither header (server-side senders, strict privacy
-/// settings) is let through: the check is against other sites' pages.
+/// origin stands in. A request with neither (a script, or a pixel with
+/// `referrerpolicy="no-referrer"`) is refused for an account that lists its
+/// origins: it could come from anywhere.
 pub fn check_origin(account: &Account, req: &HttpRequest) -> Result<(), ApiError> {
     if account.allowed_origins.is_empty() {
         return Ok(());
@@ -50,7 +51,7 @@ pub fn check_origin(account: &Account, req: &HttpRequest) -> Result<(), ApiError
         Some(o) => o,
         None => match header_str(header::REFERER) {
             Some(r) => origin_of(&r),
-            None => return Ok(()),
+            None => return Err(ApiError::NoOrigin),
         },
     };
     if account.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {

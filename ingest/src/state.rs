@@ -21,7 +21,10 @@ use crate::ratelimit::RateLimiter;
 use crate::records;
 use crate::settings::Settings;
 use crate::sink::{Record, Sink, SinkError};
-use crate::validate::MAX_BODY_BYTES;
+
+/// The start of a refused payload kept in its dead letter: enough to see what
+/// was wrong, not a store of whatever anyone sends.
+pub const DLQ_PAYLOAD_BYTES: usize = 4 * 1024;
 
 /// Wall-clock time in epoch milliseconds, plus an offset that only tests move
 /// (to expire number holds without waiting half an hour).
@@ -158,8 +161,11 @@ impl AppState {
 
     /// Publishes a rejected payload with its reason; never fails the request.
     async fn dead_letter(&self, route: &'static str, err: &ApiError, account: Option<String>, raw: &[u8], received: &Received) {
-        let payload = String::from_utf8_lossy(&raw[..raw.len().min(MAX_BODY_BYTES)]).into_owned();
-        let msg = DlqMessage { stage: route.to_owned(), reason: err.to_string(), account, payload, received: received.clone() };
+        let payload = String::from_utf8_lossy(&raw[..raw.len().min(DLQ_PAYLOAD_BYTES)]).into_owned();
+        // Senders of refused requests need no valid account and gave no consent: their IP is kept truncated.
+        let ip = received.ip.parse().map(|ip| ringpath_types::ip::truncate(ip).to_string()).unwrap_or_default();
+        let received = Received { ip, ..received.clone() };
+        let msg = DlqMessage { stage: route.to_owned(), reason: err.to_string(), account, payload, payload_bytes: raw.len(), received };
         let Ok(record) = records::dead_letter(&msg, &self.settings.topics.dlq) else { return };
         let sent = tokio::time::timeout(self.settings.produce_timeout + Duration::from_secs(1), self.sink.send(vec![record])).await;
         match sent {

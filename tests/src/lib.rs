@@ -18,9 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use ringpath_enrich::settings::GeoSource;
 use ringpath_store::ClickHouseSettings;
 use ringpath_types::accounts::AccountsFile;
@@ -59,20 +56,12 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RINGPATH_LOG").unwrap_or_else(|_| "warn".into())).with_test_writer().try_init();
 }
 
-/// Creates the four topics with `partitions` each; fails if the broker is not there.
+/// Creates the four topics with `partitions` each, as `ringpath-enrich migrate`
+/// does; fails if the broker is not there.
 pub async fn create_topics(brokers: &str, topics: &Topics, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
-    let names = [&topics.events, &topics.calls, &topics.assignments, &topics.dlq];
-    let new: Vec<NewTopic> = names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))).request_timeout(Some(Duration::from_secs(20)));
-    let results = admin.create_topics(&new, &opts).await.context("creating topics: is Kafka running (infra/services.sh start)?")?;
-    for r in results {
-        if let Err((name, code)) = r {
-            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                bail!("creating topic {name}: {code}");
-            }
-        }
-    }
+    ringpath_enrich::topics::ensure_topics(brokers, topics, partitions, 1, ringpath_enrich::topics::DLQ_RETENTION_BYTES)
+        .await
+        .context("creating topics: is Kafka running (infra/services.sh start)?")?;
     Ok(())
 }
 

@@ -186,6 +186,9 @@ fn cases() -> Vec<Case> {
         c("origin not allowed", collect_with([text(), vec![("origin", "https://evil.example".into())]].concat(), with(|b| b["account"] = json!(OTHER_ACCOUNT))), 403, "not allowed", COLLECT),
         c("origin null", collect_with([text(), vec![("origin", "null".into())]].concat(), with(|b| b["account"] = json!(OTHER_ACCOUNT))), 403, "not allowed", COLLECT),
         c("referer from another site", collect_with([text(), vec![("referer", "https://evil.example/page".into())]].concat(), with(|b| b["account"] = json!(OTHER_ACCOUNT))), 403, "not allowed", COLLECT),
+        c("no Origin nor Referer for an account with allowed origins", collect_with(text(), with(|b| b["account"] = json!(OTHER_ACCOUNT))), 403, "neither origin nor referer", COLLECT),
+        c("pixel without Origin nor Referer (no-referrer) for an account with allowed origins", get(format!("/v1/p.gif?d={}", b64url(&with(|b| b["account"] = json!(OTHER_ACCOUNT))))), 403, "neither origin nor referer", PIXEL),
+        c("numbers without Origin nor Referer for an account with allowed origins", Send::Http("POST", "/v1/numbers".into(), vec![("content-type", "application/json".into())], serde_json::to_vec(&numbers_request(OTHER_ACCOUNT, "session-hostile2", "https://other.example/")).expect("json")), 403, "neither origin nor referer", NUMBERS),
         c("origin with a path trick", collect_with([text(), vec![("origin", "https://other.example.evil.example".into())]].concat(), with(|b| b["account"] = json!(OTHER_ACCOUNT))), 403, "not allowed", COLLECT),
         // content types
         c("form content type", collect_with(vec![("content-type", "application/x-www-form-urlencoded".into())], serde_json::to_vec(&good()).expect("json")), 415, "content type", COLLECT),
@@ -352,11 +355,16 @@ async fn every_hostile_request_gets_a_named_4xx_is_dead_lettered_and_the_service
         .collect();
     assert!(missing.is_empty(), "not dead-lettered:\n{}", missing.join("\n"));
     assert_eq!(messages.len(), expected_dlq.len(), "one dead letter per rejected payload, no more");
-    // A dead letter carries the raw payload, the sender and the time.
+    // A dead letter carries the start of the raw payload, the sender (IP truncated: a refused
+    // sender gave no consent) and the time.
     let unknown = messages.iter().find(|m| m["reason"].as_str().is_some_and(|r| r.contains("\"acc_nobody\"")) && m["stage"] == "/v1/collect").expect("unknown-account dead letter");
     assert_eq!(serde_json::from_str::<Value>(unknown["payload"].as_str().expect("payload")).expect("payload is the batch")["account"], "acc_nobody");
     assert_eq!(unknown["account"], "acc_nobody");
-    assert_eq!(unknown["ip"], "127.0.0.1");
+    assert_eq!(unknown["ip"], "127.0.0.0", "the sender's IP, truncated");
+    assert_eq!(unknown["payload_bytes"].as_u64(), unknown["payload"].as_str().map(|p| p.len() as u64), "a small payload is kept whole");
+    // A large refused payload keeps its first 4 KiB and its size, not all of it.
+    let big = messages.iter().find(|m| m["payload_bytes"].as_u64().is_some_and(|n| n > 8 * 1024)).expect("a dead letter of a payload over 8 KiB");
+    assert!(big["payload"].as_str().is_some_and(|p| p.len() <= 4 * 1024 + 3), "payload cut at 4 KiB: {} bytes", big["payload"].as_str().map_or(0, str::len));
     assert!(unknown["received_at"].as_i64().is_some_and(|t| (t - now_ms()).abs() < 600_000));
     let utf8 = messages.iter().find(|m| m["stage"] == "/v1/collect" && m["payload"].as_str().is_some_and(|p| p.contains('\u{fffd}'))).expect("invalid UTF-8 dead letter");
     assert!(utf8["payload"].as_str().is_some_and(|p| p.contains("https://demo.example/\u{fffd}")), "invalid bytes replaced, the rest kept: {utf8}");
@@ -429,5 +437,42 @@ async fn compressed_beacons_and_call_records_are_decoded_and_accepted() {
     assert_eq!(ids, want, "every compressed event published once, as sent");
     let calls = wait_topic(&stack.brokers, &stack.topics.calls, Duration::from_secs(30), |m| !m.is_empty()).await.expect("calls");
     assert_eq!(calls[0].json()["call"]["call_id"], "CA-gzip");
+    stack.stop().await.expect("stop");
+}
+
+/// The other side of the origin check: an account that lists its sites takes
+/// beacons, pixels and number requests from them (Origin, or the Referer's origin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_own_sites_pass_its_origin_check() {
+    let stack = Stack::start(StackOptions { with_enrich: false, ..StackOptions::default() }).await.expect("stack");
+    let ingest = stack.ingest_url();
+    let resp = stack
+        .http
+        .post(format!("{ingest}/v1/collect"))
+        .header("content-type", "text/plain")
+        .header("origin", "https://other.example")
+        .header("user-agent", BROWSER_UA)
+        .body(serde_json::to_vec(&good_batch(OTHER_ACCOUNT, "own-post", 1)).expect("json"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+    let pixel = b64url(&serde_json::to_vec(&good_batch(OTHER_ACCOUNT, "own-pixel", 1)).expect("json"));
+    let resp = stack.http.get(format!("{ingest}/v1/p.gif?d={pixel}")).header("referer", "https://other.example/pricing?x=1").header("user-agent", BROWSER_UA).send().await.expect("answer");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let resp = stack
+        .http
+        .post(format!("{ingest}/v1/numbers"))
+        .header("origin", "https://other.example")
+        .header("user-agent", BROWSER_UA)
+        .json(&numbers_request(OTHER_ACCOUNT, "session-own-0001", "https://other.example/"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let events = wait_topic(&stack.brokers, &stack.topics.events, Duration::from_secs(30), |m| m.len() >= 2).await.expect("events");
+    let mut ids: Vec<String> = events.iter().filter_map(|m| m.json()["event"]["id"].as_str().map(str::to_owned)).collect();
+    ids.sort();
+    assert_eq!(ids, ["own-pixel-0", "own-post-0"]);
     stack.stop().await.expect("stop");
 }

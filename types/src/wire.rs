@@ -222,8 +222,12 @@ pub struct DlqMessage {
     pub stage: String,
     pub reason: String,
     pub account: Option<String>,
-    /// The payload as received; invalid UTF-8 replaced, cut at 64 KiB.
+    /// The start of the payload as received, invalid UTF-8 replaced (ingest
+    /// keeps 4 KiB, enrich 64 KiB).
     pub payload: String,
+    /// The payload's whole size in bytes, before the cut.
+    #[serde(default)]
+    pub payload_bytes: usize,
     #[serde(flatten)]
     pub received: Received,
 }

@@ -126,7 +126,7 @@ async fn throughput(events: u64) -> anyhow::Result<()> {
     let env = env_map();
     let settings = Settings::from_env(&env)?;
     let geo: Arc<dyn geo::GeoLookup> = Arc::from(geo::from_settings(&settings.geo)?);
-    let created = ringpath_enrich::topics::ensure_topics(&settings.kafka_brokers, &settings.topics, partitions(&env)?, 1).await?;
+    let created = ringpath_enrich::topics::ensure_topics(&settings.kafka_brokers, &settings.topics, partitions(&env)?, 1, ringpath_enrich::topics::DLQ_RETENTION_BYTES).await?;
     if created.is_empty() {
         bail!("topics {:?} already exist: use a fresh RINGPATH_TOPIC_* suffix", settings.topics);
     }
@@ -445,7 +445,7 @@ async fn attribution(visitors: usize, calls: usize) -> anyhow::Result<()> {
     let env = env_map();
     let settings = Settings::from_env(&env)?;
     let geo: Arc<dyn geo::GeoLookup> = Arc::from(geo::from_settings(&settings.geo)?);
-    let created = ringpath_enrich::topics::ensure_topics(&settings.kafka_brokers, &settings.topics, partitions(&env)?, 1).await?;
+    let created = ringpath_enrich::topics::ensure_topics(&settings.kafka_brokers, &settings.topics, partitions(&env)?, 1, ringpath_enrich::topics::DLQ_RETENTION_BYTES).await?;
     if created.is_empty() {
         bail!("topics {:?} already exist: use a fresh RINGPATH_TOPIC_* suffix", settings.topics);
     }
