@@ -30,7 +30,7 @@ start_kafka() {
   nohup java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
     >"$KAFKA_DIR/logs/stdout.log" 2>&1 &
   echo $! >"$KAFKA_DIR/pid"
-  wait_for kafka 90 "kafka_up && grep -q 'Kafka Server started\|KafkaRaftServer.*started\|Transition from STARTING to STARTED' $KAFKA_DIR/logs/server.log $KAFKA_DIR/logs/stdout.log" \
+  wait_for kafka 180 "kafka_up && grep -q 'Kafka Server started\|KafkaRaftServer.*started\|Transition from STARTING to STARTED' $KAFKA_DIR/logs/server.log $KAFKA_DIR/logs/stdout.log" \
     || die "kafka did not start; log: $KAFKA_DIR/logs/server.log"
 }
 

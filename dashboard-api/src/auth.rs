@@ -19,6 +19,13 @@ pub enum AuthError {
     NotCovered,
 }
 
+/// A new token: 128 random bits from the OS generator, as 32 hex digits.
+/// Tokens are stored as unsalted sha256, which is safe only for random ones
+/// like these (`ringpath-dashboard-api token`), never for chosen words.
+pub fn new_token() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 /// Checks `Authorization: Basic base64(id:token)` against accounts and agencies.
 pub fn authenticate(header: Option<&str>, accounts: &AccountsFile) -> Result<Principal, AuthError> {
     let (id, token) = header.and_then(basic_credentials).ok_or(AuthError::Unauthorized)?;
@@ -53,6 +60,14 @@ pub fn covers(who: &Principal, account: &str, accounts: &AccountsFile) -> Result
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_tokens_are_128_random_bits_in_hex() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
 
     fn sha(t: &str) -> String {
         ringpath_types::auth::token_sha256(t)

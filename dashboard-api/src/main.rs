@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Serve until SIGTERM/SIGINT (the default); SIGHUP reloads the accounts file.
     Serve,
+    /// Print a new random token (128 bits) and the sha256 the accounts file stores.
+    Token,
 }
 
 #[tokio::main]
@@ -36,7 +38,11 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let env: HashMap<String, String> = std::env::vars().collect();
-    let Command::Serve = cli.command.unwrap_or(Command::Serve);
+    if let Some(Command::Token) = cli.command {
+        let token = ringpath_dashboard_api::auth::new_token();
+        println!("token        {token}\ntoken_sha256 {}", ringpath_types::auth::token_sha256(&token));
+        return Ok(());
+    }
     let settings = Settings::from_env(&env)?;
     let running = start_with_timeout(settings.clone(), load(&settings)?, Settings::query_timeout_from_env(&env)?).await?;
     println!("ringpath-dashboard-api listening on http://{}", running.addr);

@@ -33,3 +33,12 @@ fn run_with_a_missing_geo_file_names_the_file() {
     assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_demo_accounts_file_is_refused_outside_infra_up() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/demo/ringpath.toml");
+    let out = enrich().env("RINGPATH_CONFIG", demo).env("RINGPATH_GEOIP", "off").output().expect("binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("acc_demo uses a published demo token"), "{stderr}");
+}

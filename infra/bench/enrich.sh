@@ -107,7 +107,7 @@ if [ "$ONLY" = all ] || [ "$ONLY" = latency ]; then
   bench_env "$SUFFIX"
   env "${ENV_ARGS[@]}" "$ROOT/target/release/ringpath-enrich" migrate >/dev/null
   # `env` execs the binary, so $! is the service itself.
-  env "${ENV_ARGS[@]}" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGEST_PORT" RINGPATH_RATE_PER_CLIENT=1000000 RINGPATH_RATE_BURST=1000000 \
+  env "${ENV_ARGS[@]}" RINGPATH_INGEST_LISTEN="127.0.0.1:$INGEST_PORT" RINGPATH_INGEST_METRICS_LISTEN="127.0.0.1:$((INGEST_PORT + 2))" RINGPATH_RATE_PER_CLIENT=1000000 RINGPATH_RATE_BURST=1000000 \
     RINGPATH_ASSETS_DIR="$DIR" "$ROOT/target/release/ringpath-ingest" >"$DIR/ingest.log" 2>&1 &
   PIDS+=($!)
   env "${ENV_ARGS[@]}" RINGPATH_ENRICH_METRICS_LISTEN="127.0.0.1:$((INGEST_PORT + 1))" "$ROOT/target/release/ringpath-enrich" run >"$DIR/enrich.log" 2>&1 &

@@ -33,12 +33,15 @@ use ringpath_types::accounts::AccountsFile;
 pub use state::AppState;
 pub use settings::Settings;
 
-/// A running collector: its address, shared state and server handle.
+/// A running collector: its addresses, shared state and server handles.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The metrics listener's address (`None`: `RINGPATH_INGEST_METRICS_LISTEN=off`).
+    pub metrics_addr: Option<SocketAddr>,
     pub state: web::Data<AppState>,
     pub server: actix_web::dev::ServerHandle,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_server: Option<(actix_web::dev::ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
 }
 
 impl Running {
@@ -47,6 +50,10 @@ impl Running {
         self.state.shutting_down.store(true, Ordering::SeqCst);
         self.server.stop(true).await;
         let _ = self.task.await;
+        if let Some((server, task)) = self.metrics_server {
+            server.stop(true).await;
+            let _ = task.await;
+        }
         let sink = self.state.sink.clone();
         let timeout = self.state.settings.shutdown_timeout;
         let _ = tokio::task::spawn_blocking(move || sink.flush(timeout)).await;
@@ -92,5 +99,20 @@ pub async fn start_with_sink(settings: Settings, accounts: AccountsFile, sink: A
     let handle = server.handle();
     let task = tokio::spawn(server);
     tracing::info!(%addr, "ingest listening");
-    Ok(Running { addr, state, server: handle, task })
+    let (metrics_addr, metrics_server) = match settings.metrics_listen {
+        Some(listen) => {
+            let data = state.clone();
+            let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes::configure_metrics))
+                .workers(1)
+                .disable_signals()
+                .bind(listen)?;
+            let metrics_addr = server.addrs()[0];
+            let server = server.run();
+            let metrics_handle = server.handle();
+            tracing::info!(addr = %metrics_addr, "ingest metrics listening");
+            (Some(metrics_addr), Some((metrics_handle, tokio::spawn(server))))
+        }
+        None => (None, None),
+    };
+    Ok(Running { addr, metrics_addr, state, server: handle, task, metrics_server })
 }

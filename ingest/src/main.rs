@@ -78,6 +78,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let accounts = load_accounts(&settings)?;
     let running = start(settings, accounts).await?;
     println!("ringpath-ingest listening on http://{}", running.addr);
+    if let Some(metrics) = running.metrics_addr {
+        println!("ringpath-ingest metrics on http://{metrics}/metrics");
+    }
 
     let state = running.state.clone();
     ringpath_service::until_stopped(|| {

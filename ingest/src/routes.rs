@@ -39,7 +39,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v/{version}/rp.wasm", GET, web::get().to(handlers::asset)))
         .service(resource("/healthz", GET, web::get().to(handlers::healthz)))
         .service(resource("/readyz", GET, web::get().to(handlers::readyz)))
-        .service(resource("/metrics", GET, web::get().to(handlers::metrics)))
         .default_service(web::to(|req: HttpRequest| async move {
             if req.method() == Method::OPTIONS {
                 // An OPTIONS that is not a CORS preflight (those the CORS layer answers).
@@ -47,6 +46,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
             HttpResponse::NotFound().json(json!({"error": "not found"}))
         }));
+}
+
+/// The metrics listener's routes: Prometheus text, and its own liveness.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics", GET, web::get().to(handlers::metrics)))
+        .service(resource("/healthz", GET, web::get().to(handlers::healthz)))
+        .default_service(web::to(|| async { HttpResponse::NotFound().json(json!({"error": "not found; this listener serves /metrics"})) }));
 }
 
 /// CORS: any site may send beacons and fetch the snippet and config (the

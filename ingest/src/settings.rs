@@ -45,6 +45,10 @@ pub struct Settings {
     pub pools_redis_url: Option<String>,
     /// The prefix of every key ingest writes there (`RINGPATH_POOLS_REDIS_NAMESPACE`, default `rp`).
     pub pools_redis_namespace: String,
+    /// Where `/metrics` is served (`RINGPATH_INGEST_METRICS_LISTEN`, default
+    /// 127.0.0.1:9080; `off`): not on the public listener, because it names every
+    /// account and pool with its live utilisation.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub use ringpath_service::SettingsError;
@@ -76,6 +80,10 @@ impl Settings {
             pool_holds_per_client: parse(env, "RINGPATH_POOL_HOLDS_PER_CLIENT", 10usize)?,
             pools_redis_url: env.get("RINGPATH_POOLS_REDIS_URL").filter(|v| !v.is_empty()).cloned(),
             pools_redis_namespace: env.get("RINGPATH_POOLS_REDIS_NAMESPACE").filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| "rp".into()),
+            metrics_listen: match env.get("RINGPATH_INGEST_METRICS_LISTEN").map(String::as_str) {
+                Some("off") => None,
+                _ => Some(parse(env, "RINGPATH_INGEST_METRICS_LISTEN", SocketAddr::from(([127, 0, 0, 1], 9080)))?),
+            },
         })
     }
 }

@@ -113,9 +113,7 @@ impl AppState {
     /// Re-reads the accounts file and the snippet (SIGHUP). A file that does
     /// not parse is refused and the running accounts stay.
     pub async fn reload(&self) -> Result<(), String> {
-        let parsed = std::fs::read_to_string(&self.settings.config_path)
-            .map_err(|e| format!("{}: {e}", self.settings.config_path.display()))
-            .and_then(|text| AccountsFile::parse(&text));
+        let parsed = ringpath_service::load_accounts(&self.settings.config_path).map_err(|e| format!("{e:#}"));
         let installed = match parsed {
             Ok(file) => self.install_accounts(file).await,
             Err(e) => Err(e),

@@ -22,6 +22,8 @@ const LANDING: &str = "https://pool.example/?utm_source=google&utm_medium=cpc";
 struct Replica {
     child: std::sync::Mutex<Option<Child>>,
     url: String,
+    /// Its `/metrics` (a listener of its own).
+    metrics: String,
     killed: std::sync::atomic::AtomicBool,
 }
 
@@ -78,7 +80,9 @@ impl Cluster {
 
     fn spawn(&self) -> Replica {
         let addr: SocketAddr = ringpath_tests::loopback(ringpath_tests::free_port());
+        let metrics: SocketAddr = ringpath_tests::loopback(ringpath_tests::free_port());
         let child = Command::new(BIN)
+            .env("RINGPATH_INGEST_METRICS_LISTEN", metrics.to_string())
             .env("RINGPATH_CONFIG", self.dir.join("ringpath.toml"))
             .env("RINGPATH_INGEST_LISTEN", addr.to_string())
             .env("RINGPATH_KAFKA_BROKERS", ringpath_tests::kafka_brokers())
@@ -96,7 +100,7 @@ impl Cluster {
             .stdout(Stdio::null())
             .spawn()
             .expect("ringpath-ingest starts");
-        Replica { child: std::sync::Mutex::new(Some(child)), url: format!("http://{addr}"), killed: Default::default() }
+        Replica { child: std::sync::Mutex::new(Some(child)), url: format!("http://{addr}"), metrics: format!("http://{metrics}/metrics"), killed: Default::default() }
     }
 
     /// The replica a load balancer sends request `n` to: round robin over the live ones.
@@ -243,7 +247,7 @@ async fn three_replicas_on_one_redis_never_give_a_live_number_twice_and_survive_
     for (s, a) in seen.iter().zip(&after) {
         assert_eq!(number(a), number(&s.first), "{} lost its hold with replica 2", s.session);
     }
-    let m = cluster.http.get(format!("{}/metrics", cluster.replicas[0].url)).send().await.expect("metrics").text().await.expect("text");
+    let m = cluster.http.get(&cluster.replicas[0].metrics).send().await.expect("metrics").text().await.expect("text");
     assert_eq!(metric_value(&m, "ringpath_ingest_pool_live_numbers", &[("account", POOL_ACCOUNT)]), Some(POOL as f64), "every number live, as Redis counts it");
     cluster.replicas.clear();
 }
@@ -269,7 +273,7 @@ async fn without_redis_no_pool_number_is_handed_out_and_an_empty_redis_is_refill
         assert_eq!(known["kind"], "site", "not even a session's own pool number: the store cannot confirm it");
         assert_eq!(cluster.beacon(i, "before-1").await, 204);
     }
-    let m = cluster.http.get(format!("{}/metrics", cluster.replicas[0].url)).send().await.expect("metrics").text().await.expect("text");
+    let m = cluster.http.get(&cluster.replicas[0].metrics).send().await.expect("metrics").text().await.expect("text");
     assert!(metric_value(&m, "ringpath_ingest_numbers_without_pool_total", &[("cause", "store_unavailable")]).unwrap_or(0.0) >= 3.0, "counted");
 
     // It comes back empty: before any pool number is handed out again, a
@@ -284,8 +288,8 @@ async fn without_redis_no_pool_number_is_handed_out_and_an_empty_redis_is_refill
     }
     let fresh = cluster.ask(1, "after-new-0").await;
     assert!(!held.values().any(|n| *n == number(&fresh)), "a new session never gets a number held before the loss");
-    let m = cluster.http.get(format!("{}/metrics", cluster.replicas[0].url)).send().await.expect("metrics").text().await.expect("text");
-    let m1 = cluster.http.get(format!("{}/metrics", cluster.replicas[1].url)).send().await.expect("metrics").text().await.expect("text");
+    let m = cluster.http.get(&cluster.replicas[0].metrics).send().await.expect("metrics").text().await.expect("text");
+    let m1 = cluster.http.get(&cluster.replicas[1].metrics).send().await.expect("metrics").text().await.expect("text");
     let refills = metric_value(&m, "ringpath_ingest_pool_refills_total", &[]).unwrap_or(0.0) + metric_value(&m1, "ringpath_ingest_pool_refills_total", &[]).unwrap_or(0.0);
     assert!(refills >= 2.0, "the start and the loss each refilled the store once: {refills}");
     cluster.replicas.clear();

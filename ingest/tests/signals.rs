@@ -87,9 +87,11 @@ async fn sighup_reloads_accounts_and_sigterm_exits_cleanly() {
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("ringpath.toml");
     std::fs::write(&config, account("acc_first")).expect("config");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let child = Command::new(BIN)
+        .env("RINGPATH_INGEST_METRICS_LISTEN", metrics.to_string())
         .env("RINGPATH_CONFIG", &config)
         .env("RINGPATH_INGEST_LISTEN", addr.to_string())
         .env("RINGPATH_KAFKA_BROKERS", &brokers)
@@ -118,7 +120,7 @@ async fn sighup_reloads_accounts_and_sigterm_exits_cleanly() {
         std::fs::write(&config, "this is not toml [[[").expect("break");
         signal(child, "-HUP");
         // The collector's own count of refused reloads says the signal was handled.
-        assert!(wait_until(Duration::from_secs(10), || failed_reloads(addr) == Some(1.0)), "the broken file's reload was never attempted");
+        assert!(wait_until(Duration::from_secs(10), || failed_reloads(metrics) == Some(1.0)), "the broken file's reload was never attempted");
         assert!(child.try_wait().expect("status").is_none(), "a broken file does not stop the service");
         assert_eq!(beacon(addr, "acc_second"), 204, "the previous accounts stay after a refused reload");
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 pub const DEMO_ACCOUNT: &str = "acc_demo";
 pub const DEMO_TOKEN: &str = "demo-token-please-change";
 /// The demo account's call-webhook token (`/v1/calls`), never its API token.
-pub const DEMO_CALLS_TOKEN: &str = "demo-calls-token";
+pub const DEMO_CALLS_TOKEN: &str = "demo-calls-token-please-change";
 pub const OTHER_ACCOUNT: &str = "acc_other";
 pub const OTHER_TOKEN: &str = "other-token";
 pub const OTHER_CALLS_TOKEN: &str = "other-calls-token";

@@ -170,6 +170,7 @@ impl Stack {
     pub async fn start_ingest(&mut self, extra: HashMap<String, String>) -> anyhow::Result<()> {
         let mut env = self.topic_env();
         env.insert("RINGPATH_INGEST_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("RINGPATH_INGEST_METRICS_LISTEN".into(), "127.0.0.1:0".into());
         env.insert("RINGPATH_ASSETS_DIR".into(), assets_dir().display().to_string());
         env.insert("RINGPATH_PRODUCE_TIMEOUT_MS".into(), "5000".into());
         // Every test visitor comes from 127.0.0.1: one client. The per-client
@@ -203,6 +204,11 @@ impl Stack {
 
     pub fn ingest_url(&self) -> String {
         format!("http://{}", self.ingest.as_ref().expect("ingest running").addr)
+    }
+
+    /// The collector's metrics listener (not the public one).
+    pub fn ingest_metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.ingest.as_ref().expect("ingest running").metrics_addr.expect("metrics listener on"))
     }
 
     pub fn dashboard_url(&self) -> String {

@@ -246,7 +246,7 @@ impl Rig {
 
     /// Requests ingest answered on `route` with `status`, from its own /metrics.
     async fn ingest_requests(&self, route: &str, status: &str) -> f64 {
-        let text = self.stack.http.get(format!("{}/metrics", self.ingest())).send().await.expect("metrics").text().await.expect("metrics text");
+        let text = self.stack.http.get(self.stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("metrics text");
         metric_value(&text, "ringpath_ingest_requests_total", &[("route", route), ("status", status)]).unwrap_or(0.0)
     }
 

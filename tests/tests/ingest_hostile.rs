@@ -264,7 +264,7 @@ fn cases() -> Vec<Case> {
         c("GET collect", get("/v1/collect".into()), 405, "not allowed", None),
         c("PUT collect", Send::Http("PUT", "/v1/collect".into(), text(), serde_json::to_vec(&good()).expect("json")), 405, "not allowed", None),
         c("DELETE calls", Send::Http("DELETE", "/v1/calls".into(), vec![], vec![]), 405, "not allowed", None),
-        c("POST metrics", Send::Http("POST", "/metrics".into(), vec![], vec![]), 405, "not allowed", None),
+        c("metrics on the public listener", get("/metrics".into()), 404, "not found", None),
     ]
 }
 
@@ -377,7 +377,7 @@ async fn every_hostile_request_gets_a_named_4xx_is_dead_lettered_and_the_service
     assert!(events.iter().all(|m| m.json()["event"]["id"].as_str().is_some_and(|id| id.starts_with("after-"))));
 
     // Every rejection is counted by cause.
-    let metrics = stack.http.get(format!("{}/metrics", stack.ingest_url())).send().await.expect("metrics").text().await.expect("text");
+    let metrics = stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text");
     for (cause, at_least) in [("invalid", 50.0), ("unknown_account", 5.0), ("forbidden_origin", 5.0), ("media_type", 5.0), ("too_large", 5.0), ("timeout", 1.0), ("unauthorized", 8.0), ("encoding", 2.0)] {
         let n = metric_value(&metrics, "ringpath_ingest_events_rejected_total", &[("cause", cause)]).unwrap_or(0.0);
         assert!(n >= at_least, "rejected{{cause={cause}}} = {n}, wanted ≥ {at_least}");

@@ -178,7 +178,7 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_unaffec
     assert_eq!(resp.status(), 429);
     // Another client is served.
     assert_eq!(beacon(&stack.http, &ingest, &good_batch(DEMO_ACCOUNT, "other", 1), &[("x-forwarded-for", "203.0.113.51")]).await.status(), 204);
-    let m = stack.http.get(format!("{ingest}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let m = stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text");
     assert_eq!(metric_value(&m, "ringpath_ingest_events_rejected_total", &[("cause", "rate_limited")]), Some(2.0));
     assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v1/collect"), ("status", "429")]), Some(1.0));
     stack.stop().await.expect("stop");
@@ -268,7 +268,9 @@ async fn the_small_endpoints_answer() {
         assert!(!e[field].is_null(), "{field} missing from {e}");
     }
 
-    let m = get("/metrics").await.expect("metrics").text().await.expect("text");
+    // Metrics are on their own listener, not the public one.
+    assert_eq!(get("/metrics").await.expect("public /metrics").status(), 404);
+    let m = stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text");
     for name in ["ringpath_ingest_requests_total", "ringpath_ingest_events_accepted_total", "ringpath_ingest_produce_seconds_bucket", "ringpath_ingest_producer_queue_depth", "ringpath_ingest_pool_numbers"] {
         assert!(m.contains(name), "{name} missing from /metrics");
     }
@@ -359,7 +361,7 @@ async fn a_versioned_snippet_url_is_immutable_an_archived_build_stays_served_and
     assert_eq!(&get("/rp.js".into()).await.expect("latest").bytes().await.expect("body")[..], &js2[..], "/rp.js stays the current build");
 
     // Bounded metric labels: the route template, never the version a client made up.
-    let m = get("/metrics".into()).await.expect("metrics").text().await.expect("text");
+    let m = stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text");
     assert_eq!(metric_value(&m, "ringpath_ingest_requests_total", &[("route", "/v/{version}/rp.js"), ("status", "404")]), Some(1.0));
     assert!(!m.contains("0123456789"));
     stack.stop().await.expect("stop");

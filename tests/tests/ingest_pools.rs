@@ -63,7 +63,7 @@ fn shared(v: &Value) -> bool {
 }
 
 async fn metrics(stack: &Stack) -> String {
-    stack.http.get(format!("{}/metrics", stack.ingest_url())).send().await.expect("metrics").text().await.expect("text")
+    stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text")
 }
 
 fn pool_metric(text: &str, name: &str) -> f64 {

@@ -78,7 +78,7 @@ async fn scripted_client_cannot_make_a_real_visitors_session_shared(redis: bool)
     assert_eq!(again["number"], visitor["number"]);
 
     // Counted by cause.
-    let m = stack.http.get(format!("{ingest}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let m = stack.http.get(stack.ingest_metrics_url()).send().await.expect("metrics").text().await.expect("text");
     let capped = metric_value(&m, "ringpath_ingest_numbers_without_pool_total", &[("cause", "client_cap")]).unwrap_or(0.0);
     assert_eq!(capped as usize, ATTACK_SESSIONS - held, "every refused session is counted");
     stack.stop().await.expect("stop");

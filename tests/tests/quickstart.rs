@@ -98,7 +98,7 @@ async fn infra_up_runs_the_readmes_walk_through_and_stops_only_what_it_started()
     let kafka_port = port_of(&ringpath_tests::kafka_brokers(), 19092);
     let clickhouse_port = port_of(&ringpath_tests::clickhouse_url(), 18123);
     assert!(tcp_open(kafka_port) && tcp_open(clickhouse_port), "Kafka and ClickHouse run before infra/up (infra/test starts them)");
-    let (ingest, dashboard, enrich, demo) = (free_port(), free_port(), free_port(), free_port());
+    let (ingest, dashboard, enrich, demo, ingest_metrics) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let log = std::env::temp_dir().join(format!("rp-up-{}.log", ringpath_tests::unique_suffix()));
     let out = std::fs::File::create(&log).expect("log file");
     let mut cmd = Command::new("bash");
@@ -108,6 +108,7 @@ async fn infra_up_runs_the_readmes_walk_through_and_stops_only_what_it_started()
         .env("RINGPATH_INGEST_LISTEN", format!("127.0.0.1:{ingest}"))
         .env("RINGPATH_DASHBOARD_LISTEN", format!("127.0.0.1:{dashboard}"))
         .env("RINGPATH_ENRICH_METRICS_LISTEN", format!("127.0.0.1:{enrich}"))
+        .env("RINGPATH_INGEST_METRICS_LISTEN", format!("127.0.0.1:{ingest_metrics}"))
         .env("RINGPATH_DEMO_PORT", demo.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out.try_clone().expect("log")))

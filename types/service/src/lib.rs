@@ -33,10 +33,37 @@ where
 /// The Kafka brokers of the one-machine stack (`infra/services.sh`).
 pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:19092";
 
-/// Reads and validates the accounts file.
+/// sha256 of the tokens the demo accounts file publishes in the README and
+/// `infra/demo/ringpath.toml` ("demo-token", "demo-calls-token"): anyone can
+/// read or write with them.
+pub const DEMO_TOKEN_SHA256: [&str; 2] =
+    ["7c43ef5ae21d43ce2743f770c68e24def1a43ee2f416d2438410c8af7af2ff2c", "5af1c1d55779c560f636183e3474d3f5f773850fc4b2ea9a8cb115825405533a"];
+
+/// Reads and validates the accounts file. A file with a published demo token
+/// is refused unless `RINGPATH_ALLOW_DEMO_TOKENS=1` (set by `infra/up` only).
 pub fn load_accounts(path: &Path) -> anyhow::Result<AccountsFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading accounts file {}", path.display()))?;
-    AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let file = AccountsFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if std::env::var("RINGPATH_ALLOW_DEMO_TOKENS").as_deref() != Ok("1") {
+        refuse_demo_tokens(&file).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(file)
+}
+
+/// An error naming the first account or agency whose token is a published demo token.
+pub fn refuse_demo_tokens(file: &AccountsFile) -> Result<(), String> {
+    let is_demo = |hash: &str| DEMO_TOKEN_SHA256.iter().any(|d| d.eq_ignore_ascii_case(hash));
+    for account in &file.account {
+        if is_demo(&account.token_sha256) || account.calls_token_sha256.as_deref().is_some_and(is_demo) {
+            return Err(format!("account {} uses a published demo token; give it a token of its own (ringpath-dashboard-api token), or run the demo with infra/up", account.id));
+        }
+    }
+    for agency in &file.agency {
+        if is_demo(&agency.token_sha256) {
+            return Err(format!("agency {} uses a published demo token; give it a token of its own", agency.id));
+        }
+    }
+    Ok(())
 }
 
 /// Runs until SIGTERM or SIGINT; on every SIGHUP calls `reload`, logging
@@ -84,6 +111,21 @@ mod tests {
         assert!(err.contains("ringpath.toml"), "{err}");
         assert!(load_accounts(&dir.join("missing.toml")).unwrap_err().to_string().contains("missing.toml"));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn published_demo_tokens_are_refused() {
+        let file = |token: &str, calls: &str| {
+            AccountsFile::parse(&format!("[[account]]\nid = \"acc_x\"\ntoken_sha256 = \"{token}\"\ncalls_token_sha256 = \"{calls}\"\n")).unwrap()
+        };
+        let (own, own_calls) = ("1".repeat(64), "2".repeat(64));
+        assert!(refuse_demo_tokens(&file(&own, &own_calls)).is_ok());
+        let err = refuse_demo_tokens(&file(DEMO_TOKEN_SHA256[0], &own_calls)).unwrap_err();
+        assert!(err.contains("acc_x") && err.contains("demo token"), "{err}");
+        assert!(refuse_demo_tokens(&file(&own, &DEMO_TOKEN_SHA256[1].to_ascii_uppercase())).is_err(), "the calls token too, in any case");
+        // The demo's own file is the case in point.
+        let demo = AccountsFile::parse(include_str!("../../../infra/demo/ringpath.toml")).unwrap();
+        assert!(refuse_demo_tokens(&demo).is_err());
     }
 
     #[test]
