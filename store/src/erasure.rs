@@ -145,11 +145,20 @@ pub async fn erasures_since(client: &Client, since_s: u32) -> Result<Vec<Erasure
     Ok(client.query("SELECT ?fields FROM erasures WHERE erased_at >= toDateTime(?)").bind(since_s).fetch_all::<Erasure>().await?)
 }
 
-/// Writes the tombstones of `visitor` and their `sessions`.
+/// Writes the tombstones of `visitor` and their `sessions` that the list
+/// does not hold yet (a tombstone is kept forever: an erasure resumed or
+/// repeated adds no second copy).
 pub async fn write_tombstones(client: &Client, account: &str, visitor: &str, sessions: &[String]) -> Result<(), StoreError> {
+    let wanted = tombstones(account, visitor, sessions);
+    let hashes: Vec<&str> = wanted.iter().map(|t| t.id_hash.as_str()).collect();
+    let held: Vec<String> = client.query("SELECT DISTINCT id_hash FROM erasures WHERE account_id = ? AND has(?, id_hash)").bind(account).bind(&hashes).fetch_all::<String>().await?;
+    let missing: Vec<&NewErasure> = wanted.iter().filter(|t| !held.contains(&t.id_hash)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let mut insert = client.insert::<NewErasure>("erasures").await?;
-    for tombstone in tombstones(account, visitor, sessions) {
-        insert.write(&tombstone).await?;
+    for tombstone in missing {
+        insert.write(tombstone).await?;
     }
     insert.end().await?;
     Ok(())

@@ -64,6 +64,8 @@ pub enum JobPoint {
     /// A summary table's periods' delete is submitted and its rebuild not yet
     /// inserted: the point where a crash once lost every visitor's rows.
     PeriodsDeleted(&'static str),
+    /// Every step ran; the delete of the job's record is submitted.
+    Finished,
 }
 
 /// Awaited at every [`JobPoint`].
@@ -118,8 +120,7 @@ pub async fn steps_remaining(client: &Client, account: &str, visitor: &str) -> R
 /// gave it) and records it, as `owner`; `job` is updated to match.
 pub async fn run_step(client: &Client, job: &mut ErasureJobRow, owner: &str, hook: Option<&JobHook>) -> Result<Progress, StoreError> {
     let Some(step) = JOB_STEPS.get(usize::from(job.step)).copied() else {
-        delete_job(client, job).await?;
-        return Ok(Progress::Finished);
+        return finish(client, job, hook).await;
     };
     if let Some(hook) = hook {
         hook(JobPoint::Before(step)).await;
@@ -149,10 +150,17 @@ pub async fn run_step(client: &Client, job: &mut ErasureJobRow, owner: &str, hoo
     job.updated_ms = now_ms().max(job.updated_ms + 1);
     insert_job_row(client, job).await?;
     if job.step == FINISHED {
-        delete_job(client, job).await?;
-        return Ok(Progress::Finished);
+        return finish(client, job, hook).await;
     }
     Ok(Progress::Stepped(step))
+}
+
+async fn finish(client: &Client, job: &ErasureJobRow, hook: Option<&JobHook>) -> Result<Progress, StoreError> {
+    delete_job(client, job).await?;
+    if let Some(hook) = hook {
+        hook(JobPoint::Finished).await;
+    }
+    Ok(Progress::Finished)
 }
 
 fn now_ms() -> u64 {
