@@ -8,6 +8,8 @@
 //! with every other visitor's counts intact, and a job run by two replicas at
 //! once finishes the same.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod dashboard_data;
 
 use std::time::{Duration, Instant};
