@@ -172,18 +172,19 @@ pub async fn export(state: web::Data<State>, req: HttpRequest, path: web::Path<V
 
 /// Erase a visitor: afterwards no row holds their id, IPs or URLs; aggregate counts stay
 #[utoipa::path(delete, path = "/v1/accounts/{account}/visitors/{visitor_id}", tag = "visitors", params(VisitorPath),
-    responses((status = 202, description = "erasure started", body = ErasureAccepted, headers(("Location" = String, description = "the status URL")))))]
-pub async fn erase(state: web::Data<State>, req: HttpRequest, path: web::Path<VisitorPath>) -> Result<HttpResponse, ApiError> {
+    responses((status = 202, description = "erasure recorded (its job and the visitor's tombstone); it runs after this answer, resumed after a restart", body = ErasureAccepted, headers(("Location" = String, description = "the status URL")))))]
+pub async fn erase(state: web::Data<State>, jobs: web::Data<crate::erasure_worker::Jobs>, req: HttpRequest, path: web::Path<VisitorPath>) -> Result<HttpResponse, ApiError> {
     let VisitorPath { account, visitor_id } = path.into_inner();
     authorize(&state, &req, &account)?;
     params::no_query(req.query_string())?;
     params::visitor_id(&visitor_id)?;
-    timed(&state, state.reports.erase(&account, &visitor_id)).await?;
+    let job = timed(&state, state.reports.request_erasure(&account, &visitor_id, &jobs.owner)).await?;
+    jobs.submit(job);
     let accepted = ErasureAccepted::new(&account, &visitor_id);
     Ok(HttpResponse::Accepted().insert_header((header::LOCATION, accepted.status_url.clone())).json(accepted))
 }
 
-/// Erasure status: done when no row names the visitor
+/// Erasure status: done when every step of the erasure ran, no row names the visitor and no mutation for them is pending
 #[utoipa::path(get, path = "/v1/accounts/{account}/visitors/{visitor_id}/erasure", tag = "visitors", params(VisitorPath),
     responses((status = 200, description = "how far the erasure is", body = ErasureStatus)))]
 pub async fn erasure_status(state: web::Data<State>, req: HttpRequest, path: web::Path<VisitorPath>) -> Result<HttpResponse, ApiError> {

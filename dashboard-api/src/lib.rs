@@ -6,12 +6,15 @@
 //! log), [`auth`] (who is asking), [`params`] (the query, typed), [`zone`]
 //! (the account's time zone), [`reports`] (the SQL), [`answers`] (what is
 //! sent back), [`csv`] (its CSV form), [`error`] (every failure's status and
-//! body); [`openapi`] documents all of it from those types.
+//! body); [`openapi`] documents all of it from those types. Beside the
+//! requests, [`erasure_worker`] runs the erasures `DELETE …/visitors/{id}`
+//! recorded.
 
 pub mod answers;
 pub mod app;
 pub mod auth;
 pub mod csv;
+pub mod erasure_worker;
 pub mod error;
 pub mod openapi;
 pub mod params;
@@ -65,24 +68,63 @@ pub struct Running {
     pub state: web::Data<app::State>,
     pub server: actix_web::dev::ServerHandle,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Runs the erasures after their 202.
+    pub erasures: erasure_worker::Worker,
 }
 
 impl Running {
+    /// Stops accepting requests, lets each erasure finish the step it is in.
     pub async fn stop(self) {
         self.server.stop(true).await;
+        self.erasures.stop().await;
         let _ = self.task.await;
+    }
+
+    /// Stops at once, erasures cut off wherever they are, as a crash would
+    /// leave them (tests; the next start resumes them).
+    pub async fn kill(self) {
+        self.erasures.kill();
+        self.task.abort();
+        self.server.stop(false).await;
+    }
+}
+
+/// What [`start_with`] can change from the defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Longest a report may take.
+    pub query_timeout: Duration,
+    pub erasure: erasure_worker::WorkerOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { query_timeout: app::DEFAULT_QUERY_TIMEOUT, erasure: erasure_worker::WorkerOptions::default() }
+    }
+}
+
+impl Options {
+    pub fn from_env(env: &HashMap<String, String>) -> anyhow::Result<Options> {
+        Ok(Options { query_timeout: Settings::query_timeout_from_env(env)?, erasure: erasure_worker::WorkerOptions::from_env(env)? })
     }
 }
 
 pub async fn start(settings: Settings, accounts: AccountsFile) -> anyhow::Result<Running> {
-    start_with_timeout(settings, accounts, app::DEFAULT_QUERY_TIMEOUT).await
+    start_with(settings, accounts, Options::default()).await
+}
+
+/// Like `start`, with another report timeout.
+pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, query_timeout: Duration) -> anyhow::Result<Running> {
+    start_with(settings, accounts, Options { query_timeout, ..Options::default() }).await
 }
 
 /// ClickHouse's `READONLY` error code: a readonly=1 user may not change a setting.
 const READONLY: u32 = 164;
 
-/// Like `start`, with another report timeout.
-pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, query_timeout: Duration) -> anyhow::Result<Running> {
+/// Serves the API and starts the erasure worker (which resumes the
+/// erasures a previous run left unfinished).
+pub async fn start_with(settings: Settings, accounts: AccountsFile, options: Options) -> anyhow::Result<Running> {
+    let query_timeout = options.query_timeout;
     // The server should stop a runaway report itself rather than run on after we
     // gave up, so the reader sends max_execution_time — which needs readonly=2
     // (infra/clickhouse/users.xml). A readonly=1 user refuses every setting:
@@ -97,15 +139,24 @@ pub async fn start_with_timeout(settings: Settings, accounts: AccountsFile, quer
         _ => limited,
     };
     let reports = reports::Reports { reader, writer: settings.writer.client() };
+    let (jobs, erasures) = erasure_worker::spawn(settings.writer.client(), options.erasure);
     let state = web::Data::new(app::State::new(accounts, reports, query_timeout));
     let data = state.clone();
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).wrap(middleware::from_fn(app::observe)).configure(app::configure))
+    let jobs = web::Data::new(jobs);
+    let bound = HttpServer::new(move || App::new().app_data(data.clone()).app_data(jobs.clone()).wrap(middleware::from_fn(app::observe)).configure(app::configure))
         .disable_signals()
-        .bind(settings.listen)?;
+        .bind(settings.listen);
+    let server = match bound {
+        Ok(server) => server,
+        Err(e) => {
+            erasures.kill();
+            return Err(e.into());
+        }
+    };
     let addr = server.addrs()[0];
     let server = server.run();
     let handle = server.handle();
     let task = tokio::spawn(server);
     tracing::info!(%addr, "dashboard-api listening");
-    Ok(Running { addr, state, server: handle, task })
+    Ok(Running { addr, state, server: handle, task, erasures })
 }

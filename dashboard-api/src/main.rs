@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ringpath_dashboard_api::{start_with_timeout, Settings};
+use ringpath_dashboard_api::{start_with, Options, Settings};
 use ringpath_types::accounts::AccountsFile;
 
 fn load(settings: &Settings) -> anyhow::Result<AccountsFile> {
@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::from_env(&env)?;
-    let running = start_with_timeout(settings.clone(), load(&settings)?, Settings::query_timeout_from_env(&env)?).await?;
+    let running = start_with(settings.clone(), load(&settings)?, Options::from_env(&env)?).await?;
     println!("ringpath-dashboard-api listening on http://{}", running.addr);
     ringpath_service::until_stopped(|| {
         let reloaded = load(&settings).map(|file| *running.state.accounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(file));

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use clickhouse::{Client, Row};
 use ringpath_store::erasure::{self, ErasureStatus};
-use ringpath_store::rows::{AssignmentRow, CallRow, EventRow, SessionRow};
+use ringpath_store::erasure_job;
+use ringpath_store::rows::{AssignmentRow, CallRow, ErasureJobRow, EventRow, SessionRow};
 use ringpath_store::views::{PAGEVIEWS_STATE, SESSIONS_SKETCH, SESSIONS_STATE, VISITORS_SKETCH};
 use ringpath_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -363,6 +364,7 @@ impl Reports {
             .await?)
     }
 
+    /// A visitor's sessions, from `visitor_events` (one range of its sort key).
     /// Aliases differ from column names: 18.16 substitutes an alias inside the
     /// other expressions (`argMinIf(channel, …) AS channel` nests aggregates).
     /// Rows are read by position, so the names do not matter to the client.
@@ -374,7 +376,7 @@ impl Reports {
                  argMinIf(channel, ts_ms, channel != '') AS s_channel, argMinIf(source, ts_ms, channel != '') AS s_source, \
                  argMinIf(medium, ts_ms, channel != '') AS s_medium, argMinIf(campaign, ts_ms, channel != '') AS s_campaign, \
                  argMinIf(path, ts_ms, channel != '') AS s_landing_page, argMinIf(referrer_host, ts_ms, channel != '') AS s_referrer_host \
-                 FROM events WHERE account_id = ? AND visitor_id = ? GROUP BY session_id ORDER BY s_started",
+                 FROM visitor_events WHERE account_id = ? AND visitor_id = ? GROUP BY session_id ORDER BY s_started",
             )
             .bind(account)
             .bind(visitor)
@@ -386,7 +388,7 @@ impl Reports {
         Ok(self
             .reader
             .query(
-                "SELECT event_id, event_type, ts_ms, session_id, url, title, number FROM events WHERE account_id = ? AND visitor_id = ? \
+                "SELECT event_id, event_type, ts_ms, session_id, url, title, number FROM visitor_events WHERE account_id = ? AND visitor_id = ? \
                  ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT 10000",
             )
             .bind(account)
@@ -395,23 +397,36 @@ impl Reports {
             .await?)
     }
 
+    /// A visitor's calls as `calls FINAL` has them (the newest version of
+    /// each, if that still names the visitor). The ids of calls any version
+    /// of which names the visitor come from two small columns; whole rows
+    /// only for those, which the sort key finds (account, call id), instead
+    /// of FINAL merging the account's calls across every column.
     pub async fn visitor_calls(&self, account: &str, visitor: &str) -> Result<Vec<CallRow>, ReportError> {
         Ok(self
             .reader
-            .query("SELECT ?fields FROM calls FINAL WHERE account_id = ? AND visitor_id = ? ORDER BY started_ms")
+            .query(
+                "SELECT * FROM ( \
+                   SELECT ?fields FROM calls PREWHERE call_id IN (SELECT call_id FROM calls WHERE account_id = ? AND visitor_id = ?) \
+                   WHERE account_id = ? ORDER BY call_id, version DESC LIMIT 1 BY call_id \
+                 ) WHERE visitor_id = ? ORDER BY started_ms",
+            )
+            .bind(account)
+            .bind(visitor)
             .bind(account)
             .bind(visitor)
             .fetch_all::<CallRow>()
             .await?)
     }
 
-    /// Every stored row about a visitor (data subject access): events, calls,
-    /// number assignments and the sessions table, one row per logical row
-    /// (the newest version of each id; no FINAL, which would merge the whole account).
+    /// Every stored row about a visitor (data subject access): events (from
+    /// `visitor_events`, their copy sorted by visitor), calls, number
+    /// assignments and the sessions table, one row per logical row (the
+    /// newest version of each id; no FINAL, which would merge the whole account).
     pub async fn export(&self, account: &str, visitor: &str) -> Result<VisitorRows, ReportError> {
         let events = self
             .reader
-            .query("SELECT ?fields FROM events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
+            .query("SELECT ?fields FROM visitor_events WHERE account_id = ? AND visitor_id = ? ORDER BY ts_ms, event_id, version DESC LIMIT 1 BY event_id")
             .bind(account)
             .bind(visitor)
             .fetch_all::<EventRow>();
@@ -435,9 +450,11 @@ impl Reports {
         Ok(VisitorRows { events, calls, assignments, sessions })
     }
 
-    /// Starts erasing a visitor (`ringpath_store::erasure::erase_visitor`).
-    pub async fn erase(&self, account: &str, visitor: &str) -> Result<(), ReportError> {
-        erasure::erase_visitor(&self.writer, account, visitor).await
+    /// Records an erasure of a visitor (its job and the visitor's tombstone,
+    /// `ringpath_store::erasure_job::request_erasure`); the erasure worker
+    /// runs the rest.
+    pub async fn request_erasure(&self, account: &str, visitor: &str, owner: &str) -> Result<ErasureJobRow, ReportError> {
+        erasure_job::request_erasure(&self.writer, account, visitor, owner).await
     }
 
     /// How far a visitor's erasure is.

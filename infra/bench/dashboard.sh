@@ -8,11 +8,15 @@
 #   - the 30-day attribution report, per dimension x model
 #   - the calls list (first page, and following cursors)
 #   - the daily timeseries
-# and the time one visitor's erasure takes to complete at that volume.
+#   - a calling visitor's journey and export
+# and, for ERASURES visitors (default 3) one after the other, the time until
+# `DELETE …/visitors/{id}` answers 202 and until its status says done.
 #
 #   infra/bench/dashboard.sh                      # 10M events, 100k calls, 20 runs each
 #   EVENTS=1000000 CALLS=10000 REPS=10 infra/bench/dashboard.sh
 #   KEEP=1 BENCH_DIR=/tmp/rp-bench infra/bench/dashboard.sh   # keep data; a rerun skips loading
+#   LOAD_ONLY=1 KEEP=1 BENCH_DIR=/tmp/rp-bench infra/bench/dashboard.sh  # load (and settle) now, measure in a later run
+# Binaries are looked for in $CARGO_TARGET_DIR (default target/ here).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,6 +25,8 @@ CALLS=${CALLS:-100000}
 REPS=${REPS:-20}
 PROFILE=${PROFILE:-release}
 KEEP=${KEEP:-0}
+LOAD_ONLY=${LOAD_ONLY:-0}
+ERASURES=${ERASURES:-3}
 DIR=${BENCH_DIR:-$(mktemp -d /tmp/rp-bench-XXXXXX)}
 END_MS=${END_MS:-1795996800000} # 2026-11-30T00:00:00Z: fixed, so reruns query the same window
 FROM_MS=$((END_MS - 30 * 86400000))
@@ -79,8 +85,9 @@ EOF
 log "building ringpath-dashboard-api ($PROFILE)"
 (cd "$ROOT" && cargo build -q --profile "$PROFILE" -p ringpath-dashboard-api && cargo build -q --profile "$PROFILE" -p ringpath-tests --bin generate)
 TARGET_SUBDIR=$PROFILE; [ "$PROFILE" = dev ] && TARGET_SUBDIR=debug
-BIN="$ROOT/target/$TARGET_SUBDIR/ringpath-dashboard-api"
-GENERATE="$ROOT/target/$TARGET_SUBDIR/generate"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN="$TARGET_DIR/$TARGET_SUBDIR/ringpath-dashboard-api"
+GENERATE="$TARGET_DIR/$TARGET_SUBDIR/generate"
 
 export RINGPATH_CONFIG="$DIR/ringpath.toml" RINGPATH_CLICKHOUSE_URL="$CH" RINGPATH_CLICKHOUSE_DATABASE="$DB" RINGPATH_LOG=warn
 # A marker, not a row count: an erasure in an earlier run leaves fewer rows.
@@ -91,15 +98,21 @@ if [ ! -f "$DIR/loaded-$EVENTS-$CALLS" ]; then
   t1=$(date +%s.%N)
   echo "load: $(python3 -c "print(f'{$t1-$t0:.1f}')") s"
   log "letting merges settle (OPTIMIZE … FINAL)"
-  for t in events calls assignments event_stats attribution_stats attribution_daily; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+  t2=$(date +%s.%N)
+  for t in events visitor_events calls assignments sessions event_stats attribution_stats attribution_daily; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+  echo "settle (OPTIMIZE … FINAL): $(python3 -c "print(f'{$(date +%s.%N)-$t2:.1f}')") s"
   touch "$DIR/loaded-$EVENTS-$CALLS"
 else
   log "data already loaded in $DIR; applying any new migrations (backfills included)"
+  t0=$(date +%s.%N)
   "$GENERATE" --migrate --events 0 --calls 0 2>/dev/null
-  for t in event_stats attribution_stats attribution_daily; do chq "OPTIMIZE TABLE $t FINAL" || true; done
+  echo "migrations: $(python3 -c "print(f'{$(date +%s.%N)-$t0:.1f}')") s"
+  for t in visitor_events event_stats attribution_stats attribution_daily; do chq "OPTIMIZE TABLE $t FINAL" || true; done
 fi
-echo "rows: events=$(chq 'SELECT count() FROM events') calls=$(chq 'SELECT count() FROM calls') assignments=$(chq 'SELECT count() FROM assignments')"
+echo "rows: events=$(chq 'SELECT count() FROM events') visitor_events=$(chq 'SELECT count() FROM visitor_events') calls=$(chq 'SELECT count() FROM calls') assignments=$(chq 'SELECT count() FROM assignments')"
 echo "disk: $(chq "SELECT formatReadableSize(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = '$DB'")"
+echo "disk by table: $(chq "SELECT arrayStringConcat(groupArray(concat(table, ' ', size)), ', ') FROM (SELECT table, formatReadableSize(sum(bytes_on_disk)) AS size FROM system.parts WHERE active AND database = '$DB' GROUP BY table ORDER BY sum(bytes_on_disk) DESC)")"
+if [ "$LOAD_ONLY" = 1 ]; then log "loaded; LOAD_ONLY=1, so no figures"; exit 0; fi
 
 RINGPATH_DASHBOARD_LISTEN="127.0.0.1:$API_PORT" RINGPATH_DASHBOARD_CLICKHOUSE_USER=ringpath_ro RINGPATH_DASHBOARD_CLICKHOUSE_PASSWORD=ringpath_ro \
   "$BIN" >"$DIR/api.log" 2>&1 &
@@ -166,17 +179,19 @@ VISITOR=$(chq "SELECT visitor_id FROM calls WHERE account_id = '$ACCOUNT' AND vi
 measure "journey of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR"
 measure "export of a calling visitor" "/v1/accounts/$ACCOUNT/visitors/$VISITOR/export"
 
-echo "== erasure of one visitor $(load) =="
-t0=$(date +%s.%N)
-code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR")
-t1=$(date +%s.%N)
-[ "$code" = 202 ] || { echo "erasure: HTTP $code" >&2; exit 1; }
-polls=0
-until curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR/erasure" | grep -q '"status":"done"'; do
-  polls=$((polls + 1)); [ "$polls" -lt 6000 ] || { echo "erasure not done after 10 min" >&2; exit 1; }
-  sleep 0.1
+echo "== erasure, $ERASURES calling visitors one after the other $(load) =="
+for VISITOR in $(chq "SELECT visitor_id FROM calls WHERE account_id = '$ACCOUNT' AND visitor_id != '' GROUP BY visitor_id ORDER BY min(call_id) LIMIT $ERASURES"); do
+  t0=$(date +%s.%N)
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR")
+  t1=$(date +%s.%N)
+  [ "$code" = 202 ] || { echo "erasure: HTTP $code" >&2; exit 1; }
+  polls=0
+  until curl -s -u "$ACCOUNT:$TOKEN" "$API/v1/accounts/$ACCOUNT/visitors/$VISITOR/erasure" | grep -q '"status":"done"'; do
+    polls=$((polls + 1)); [ "$polls" -lt 6000 ] || { echo "erasure not done after 10 min" >&2; exit 1; }
+    sleep 0.1
+  done
+  t2=$(date +%s.%N)
+  left=$(chq "SELECT (SELECT count() FROM events WHERE visitor_id = '$VISITOR') + (SELECT count() FROM visitor_events WHERE visitor_id = '$VISITOR') + (SELECT count() FROM calls WHERE visitor_id = '$VISITOR') + (SELECT count() FROM assignments WHERE visitor_id = '$VISITOR') + (SELECT count() FROM sessions WHERE visitor_id = '$VISITOR') + (SELECT count() FROM erasure_jobs WHERE visitor_id = '$VISITOR')")
+  python3 -c "print(f'erasure: DELETE answered 202 in {($t1-$t0)*1000:.0f} ms; done (status=done) after {$t2-$t0:.1f} s; rows left naming the visitor: $left')"
 done
-t2=$(date +%s.%N)
-python3 -c "print(f'erasure: DELETE answered in {($t1-$t0)*1000:.0f} ms; done (status=done) after {$t2-$t0:.1f} s')"
 load
-echo "left for the visitor: $(chq "SELECT (SELECT count() FROM events WHERE visitor_id = '$VISITOR') + (SELECT count() FROM calls WHERE visitor_id = '$VISITOR') + (SELECT count() FROM assignments WHERE visitor_id = '$VISITOR')") rows"

@@ -1,11 +1,12 @@
 //! Erasure (README "Dashboard API": after `DELETE …/visitors/{id}` no row
-//! holds that visitor anywhere; aggregate counts may stay). The suppression
+//! holds that visitor anywhere; aggregate counts may stay): the suppression
 //! list's tombstones (table `erasures`: sha256 hashes of the visitor's id and
 //! session ids, kept forever), the mutations that delete the visitor's rows
-//! and anonymise their calls, the rebuild of the summary tables for the hours
-//! they were active, and the status of an erasure. enrich reads the same
-//! tombstones (its suppression cache) so a replay never stores them again, and
-//! runs [`erase_ids`] itself on rows stored while an erasure was written.
+//! and anonymise their calls, and the status of an erasure. The job that
+//! runs an erasure's steps in order, resumably, is [`crate::erasure_job`].
+//! enrich reads the same tombstones (its suppression cache) so a replay never
+//! stores them again, and runs [`erase_ids`] itself on rows stored while an
+//! erasure was written.
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
 use crate::rows::CallRow;
-use crate::views::REBUILT_ON_ERASURE;
 
 /// `erasures.kind` of an erased visitor id.
 pub const VISITOR: &str = "visitor";
@@ -101,9 +101,10 @@ pub fn tombstones(account: &str, visitor: &str, sessions: &[String]) -> Vec<NewE
 /// Tables whose rows naming an erased visitor or one of their sessions are
 /// deleted outright (calls stay counted and are anonymised instead): the
 /// erasure's mutations (dashboard-api) and enrich's late clean-up both use
-/// this list. `sessions` is filled from events by a materialized view, so it
-/// must be erased with them.
-pub const ERASE_TABLES: &[&str] = &["events", "assignments", "sessions"];
+/// this list. `sessions` and `visitor_events` are filled from events by
+/// materialized views (a mutation on events does not reach them), so they
+/// are erased with them.
+pub const ERASE_TABLES: &[&str] = &["events", "visitor_events", "assignments", "sessions"];
 
 /// The mutations that erase `visitors` and `sessions` of `account`: their
 /// calls anonymised ([`call_erasure_set_sql`]), their rows in
@@ -144,135 +145,70 @@ pub async fn erasures_since(client: &Client, since_s: u32) -> Result<Vec<Erasure
     Ok(client.query("SELECT ?fields FROM erasures WHERE erased_at >= toDateTime(?)").bind(since_s).fetch_all::<Erasure>().await?)
 }
 
-/// The visitor's session ids, from every table that names both.
-async fn visitor_sessions(client: &Client, account: &str, visitor: &str) -> Result<Vec<String>, StoreError> {
-    let mut sessions: Vec<String> = client
-        .query(
-            "SELECT DISTINCT session_id FROM events WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
-             UNION ALL SELECT DISTINCT session_id FROM assignments WHERE account_id = ? AND visitor_id = ? AND session_id != '' \
-             UNION ALL SELECT DISTINCT session_id FROM calls WHERE account_id = ? AND visitor_id = ? AND session_id != ''",
-        )
-        .bind(account)
-        .bind(visitor)
-        .bind(account)
-        .bind(visitor)
-        .bind(account)
-        .bind(visitor)
-        .fetch_all::<String>()
-        .await?;
-    sessions.sort();
-    sessions.dedup();
-    Ok(sessions)
-}
-
-/// Writes the tombstones of `visitor` and their `sessions`.
+/// Writes the tombstones of `visitor` and their `sessions` that the list
+/// does not hold yet (a tombstone is kept forever: an erasure resumed or
+/// repeated adds no second copy).
 pub async fn write_tombstones(client: &Client, account: &str, visitor: &str, sessions: &[String]) -> Result<(), StoreError> {
+    let wanted = tombstones(account, visitor, sessions);
+    let hashes: Vec<&str> = wanted.iter().map(|t| t.id_hash.as_str()).collect();
+    let held: Vec<String> = client.query("SELECT DISTINCT id_hash FROM erasures WHERE account_id = ? AND has(?, id_hash)").bind(account).bind(&hashes).fetch_all::<String>().await?;
+    let missing: Vec<&NewErasure> = wanted.iter().filter(|t| !held.contains(&t.id_hash)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let mut insert = client.insert::<NewErasure>("erasures").await?;
-    for tombstone in tombstones(account, visitor, sessions) {
-        insert.write(&tombstone).await?;
+    for tombstone in missing {
+        insert.write(tombstone).await?;
     }
     insert.end().await?;
     Ok(())
 }
 
-/// Starts erasing `visitor` of `account`: tombstones, then the summary
-/// tables' periods rebuilt without them, then their rows deleted and their
-/// calls anonymised. ClickHouse runs the deletes as asynchronous mutations;
-/// [`erasure_status`] says when they are done.
-pub async fn erase_visitor(client: &Client, account: &str, visitor: &str) -> Result<(), StoreError> {
-    let mut sessions = visitor_sessions(client, account, visitor).await?;
-    // Tombstones first, before any mutation: Kafka still holds the visitor's
-    // messages (a replay, a redelivery, events in flight), and a mutation
-    // only touches the parts that exist when it is created. Once these are
-    // in, enrich drops rows naming the ids before storing them; a row it
-    // stored on an older copy of the list is covered by the mutations below
-    // if it landed before them, and erased by enrich itself otherwise (it
-    // reads the list again after every insert). In the other order, rows
-    // stored between the mutations and the tombstones would stay.
-    write_tombstones(client, account, visitor, &sessions).await?;
-    // Never empty (an empty array literal has no element type on old servers),
-    // and "!" can never be a session id.
-    sessions.push("!".to_owned());
-    // The summary tables hold hashes of the visitor's ids in the periods they
-    // were active: drop those periods' rows and rebuild them from the other
-    // visitors' events. The rebuild is inserted after the DELETE is
-    // submitted, and a mutation only touches parts older than itself, so the
-    // rebuild stays; events arriving meanwhile are in both, and uniq states are sets.
-    let hours: Vec<u32> = client
-        .query("SELECT DISTINCT toUInt32(toStartOfHour(ts)) FROM events WHERE account_id = ? AND (visitor_id = ? OR has(?, session_id))")
-        .bind(account)
-        .bind(visitor)
-        .bind(&sessions)
-        .fetch_all::<u32>()
-        .await?;
-    for (view, period) in REBUILT_ON_ERASURE {
-        let mut periods: Vec<u32> = hours.iter().map(|h| h / period.seconds() * period.seconds()).collect();
-        periods.sort_unstable();
-        periods.dedup();
-        // The bounds let the sort key skip the days the visitor was not there.
-        let first = periods.first().copied().unwrap_or(0);
-        let after_last = periods.last().copied().unwrap_or(0).saturating_add(period.seconds());
-        periods.push(0);
-        // `? != ''` carries the visitor id into the mutation's text, where erasure_status looks for it.
-        client
-            .query(&format!("ALTER TABLE {} DELETE WHERE account_id = ? AND has(?, toUInt32(hour)) AND ? != ''", view.target))
-            .bind(account)
-            .bind(&periods)
-            .bind(visitor)
-            .execute()
-            .await?;
-        let others = format!(
-            "account_id = ? AND ts >= toDateTime(?) AND ts < toDateTime(?) AND has(?, toUInt32({})) AND NOT (visitor_id = ? OR has(?, session_id))",
-            period.of_ts()
-        );
-        client
-            .query(&format!("INSERT INTO {} {}", view.target, view.select("events", Some(&others))))
-            .bind(account)
-            .bind(first)
-            .bind(after_last)
-            .bind(&periods)
-            .bind(visitor)
-            .bind(&sessions)
-            .execute()
-            .await?;
-    }
-    // Calls anonymised, rows deleted: the statements enrich's late clean-up issues too.
-    let session_ids: Vec<&str> = sessions.iter().map(String::as_str).collect();
-    erase_ids(client, account, &[visitor], &session_ids).await?;
-    Ok(())
-}
-
-/// How far an erasure is: rows that still name the visitor, and unfinished
-/// mutations that erase them. Done when both are zero.
+/// How far an erasure is: rows that still name the visitor, unfinished
+/// mutations that erase them, and steps of its job still to run. Done when
+/// all three are zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErasureStatus {
     pub remaining_rows: u64,
     pub pending_mutations: u64,
+    pub steps_remaining: u64,
 }
 
 impl ErasureStatus {
     pub fn done(&self) -> bool {
-        self.remaining_rows == 0 && self.pending_mutations == 0
+        self.remaining_rows == 0 && self.pending_mutations == 0 && self.steps_remaining == 0
     }
 }
+
+/// Tables the status counts a visitor's rows in, each read by its sort key
+/// or small: `visitor_events` stands for `events` (its view copies every
+/// event that names a visitor; the job's last step checks `events` itself
+/// before the job's record goes), and the job's record names the visitor too.
+const STATUS_TABLES: [&str; 5] = ["visitor_events", "calls", "assignments", "sessions", "erasure_jobs"];
 
 /// The status of `visitor`'s erasure. Counted as one `count()` over a
 /// `UNION ALL`: a sum of scalar subqueries is `Nullable` on current servers.
 pub async fn erasure_status(client: &Client, account: &str, visitor: &str) -> Result<ErasureStatus, StoreError> {
-    let tables = ["events", "calls", "assignments", "sessions"];
-    let parts: Vec<String> = tables.iter().map(|t| format!("SELECT 1 AS one FROM {t} WHERE account_id = ? AND visitor_id = ?")).collect();
+    let parts: Vec<String> = STATUS_TABLES.iter().map(|t| format!("SELECT 1 AS one FROM {t} WHERE account_id = ? AND visitor_id = ?")).collect();
     let mut query = client.query(&format!("SELECT count() FROM ({})", parts.join(" UNION ALL ")));
-    for _ in tables {
+    for _ in STATUS_TABLES {
         query = query.bind(account).bind(visitor);
     }
     let remaining_rows = query.fetch_one::<u64>().await?;
-    // The visitor id is in every mutation erase_visitor() starts (as a quoted literal).
-    let pending_mutations = client
+    let pending_mutations = pending_mutations(client, visitor).await?;
+    let steps_remaining = crate::erasure_job::steps_remaining(client, account, visitor).await?;
+    Ok(ErasureStatus { remaining_rows, pending_mutations, steps_remaining })
+}
+
+/// Unfinished mutations that name `visitor`: its id is in every mutation an
+/// erasure starts, as a quoted literal (`erase_ids`, the summary tables'
+/// deletes, the job record's delete).
+pub async fn pending_mutations(client: &Client, visitor: &str) -> Result<u64, StoreError> {
+    Ok(client
         .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0 AND position(command, ?) > 0")
         .bind(format!("'{visitor}'"))
         .fetch_one::<u64>()
-        .await?;
-    Ok(ErasureStatus { remaining_rows, pending_mutations })
+        .await?)
 }
 
 #[cfg(test)]

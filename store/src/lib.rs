@@ -5,12 +5,14 @@
 //! In the order a deployment meets them: [`settings`] (where the server is),
 //! [`migrate`] (the schema, applied once per migration), [`rows`] (the
 //! tables' row types), [`views`] (the materialized views' SELECTs),
-//! [`retention`] and [`erasure`] (what removes rows), [`error`] (every failure
+//! [`retention`] and [`erasure`] (what removes rows; [`erasure_job`] runs an
+//! erasure's steps, resumably), [`error`] (every failure
 //! classed as retryable or permanent by ClickHouse's error code).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap
 
 pub mod erasure;
+pub mod erasure_job;
 pub mod error;
 pub mod migrate;
 pub mod retention;

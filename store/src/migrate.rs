@@ -55,6 +55,12 @@ pub const MIGRATIONS: &[Migration] = &[
     sql("0014_sessions", include_str!("../migrations/0014_sessions.sql")),
     Migration { id: "0015_sessions_mv", former_ids: &["0014_sessions_mv"], step: Step::CreateView(&views::SESSIONS) },
     Migration { id: "0016_sessions_backfill", former_ids: &["0014_sessions_mv_backfill"], step: Step::Backfill(&views::SESSIONS) },
+    // Every event of a visitor as one range, for the journey, the export and erasure.
+    sql("0017_visitor_events", include_str!("../migrations/0017_visitor_events.sql")),
+    Migration { id: "0018_visitor_events_mv", former_ids: &[], step: Step::CreateView(&views::VISITOR_EVENTS) },
+    Migration { id: "0019_visitor_events_backfill", former_ids: &[], step: Step::Backfill(&views::VISITOR_EVENTS) },
+    // The erasures accepted and not yet finished (dashboard-api runs them after its 202).
+    sql("0020_erasure_jobs", include_str!("../migrations/0020_erasure_jobs.sql")),
 ];
 
 /// Drops SQL comment lines: the client treats `?` as a bind marker anywhere.

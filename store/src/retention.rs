@@ -79,9 +79,12 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 395;
 /// Every table holding per-account rows, with its time column. The dashboard's
 /// summary tables (hashed ids in aggregate states) age out with the raw rows.
 /// `erasures` is not here: an erasure outlives any retention (migration 0013).
-/// `sessions` (visitor and session ids) goes by its sessions' start.
-const RETENTION_TABLES: [(&str, &str); 7] = [
+/// `sessions` (visitor and session ids) goes by its sessions' start,
+/// `visitor_events` (a copy of events) by its events' time. `erasure_jobs`
+/// is not here either: a job's record goes when the job finishes.
+pub const RETENTION_TABLES: [(&str, &str); 8] = [
     ("events", "ts"),
+    ("visitor_events", "ts"),
     ("calls", "started_at"),
     ("assignments", "assigned_at"),
     ("sessions", "started_at"),
@@ -115,9 +118,30 @@ fn month_partition_end(partition: &str) -> Option<i64> {
     Some(ringpath_types::time::days_from_civil(next_year, next_month, 1) * 86_400)
 }
 
+/// Tables with per-account rows that retention leaves alone, and why
+/// (tombstones outlive any retention; a job's record goes with the job).
+pub const NOT_RETAINED: [&str; 2] = ["erasures", "erasure_jobs"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_table_with_per_account_rows_is_retained_or_says_why_not() {
+        for m in crate::migrate::MIGRATIONS {
+            let crate::migrate::Step::Sql(text) = m.step else { continue };
+            let Some(at) = text.find("CREATE TABLE IF NOT EXISTS {db}.") else { continue };
+            let name: String = text[at + "CREATE TABLE IF NOT EXISTS {db}.".len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !text.contains("account_id") {
+                continue;
+            }
+            let retained = RETENTION_TABLES.iter().find(|(t, _)| *t == name);
+            assert!(retained.is_some() || NOT_RETAINED.contains(&name.as_str()), "{name} has per-account rows and no retention");
+            if let Some((_, column)) = retained {
+                assert!(text.contains(&format!("PARTITION BY toYYYYMM({column})")), "{name} is dropped by months of {column}");
+            }
+        }
+    }
 
     #[test]
     fn a_month_partition_ends_at_the_first_of_the_next_month() {

@@ -183,3 +183,22 @@ pub struct SessionTouch {
     pub landing_page: String,
     pub referrer_host: String,
 }
+
+/// A row of `erasure_jobs` (migration 0020): one step of an erasure done,
+/// or the request itself (`step` 0). A job is (`account_id`, `visitor_id`,
+/// `requested_ms`); its progress is its newest row (`updated_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize, Default)]
+pub struct ErasureJobRow {
+    pub account_id: String,
+    pub visitor_id: String,
+    pub requested_ms: u64,
+    /// How many of `erasure::JOB_STEPS` are done.
+    pub step: u8,
+    /// The visitor's session ids (found by the first step).
+    pub sessions: Vec<String>,
+    /// The hours (epoch seconds) the visitor had events in (found by the first step).
+    pub hours: Vec<u32>,
+    /// The dashboard-api process that wrote the row.
+    pub owner: String,
+    pub updated_ms: u64,
+}

@@ -150,6 +150,18 @@ pub const SESSIONS: View = View {
     group_by: None,
 };
 
+/// Every column of `events`, in its order (`rows::EventRow`'s fields).
+pub const EVENT_COLUMNS: &str = "account_id, event_id, event_type, ts, ts_ms, received_at, visitor_id, session_id, page_id, consent, ip, ip_truncated, country, region, city, \
+latitude, longitude, url, path, referrer, referrer_host, title, channel, source, medium, campaign, term, content, gclid, gbraid, wbraid, fbclid, msclkid, ttclid, li_fat_id, \
+number, props, user_agent, browser, os, device, is_bot, screen, lang, tz, version";
+
+/// Every event that names a visitor, whole, sorted by visitor (table
+/// `visitor_events`, migration 0017): the journey, the export and erasure
+/// read one visitor's range instead of the account's events. The columns are
+/// named, not `*`, so a column added to `events` later does not break inserts
+/// into it before `visitor_events` has it too.
+pub const VISITOR_EVENTS: View = View { name: "visitor_events_mv", target: "visitor_events", columns: EVENT_COLUMNS, array_join: None, filter: Some("visitor_id != ''"), group_by: None };
+
 /// The views an erasure rebuilds for the periods a visitor was active, with
 /// the period each row is keyed by (`hour`): aggregate states hold hashes of
 /// the visitor's ids. (`sessions` holds the ids themselves: it is erased, not rebuilt.)
@@ -193,6 +205,18 @@ mod tests {
         assert!(rebuild.contains("WHERE (channel != '') AND (account_id = ?) GROUP BY"), "{rebuild}");
         assert!(EVENT_STATS.select("events", Some("account_id = ?")).contains("FROM events WHERE account_id = ? GROUP BY account_id, hour"));
         assert!(!SESSIONS.select("events", None).contains("GROUP BY"));
+        assert_eq!(VISITOR_EVENTS.backfill_sql("rp"), format!("INSERT INTO rp.visitor_events SELECT {EVENT_COLUMNS} FROM rp.events WHERE visitor_id != ''"));
+    }
+
+    #[test]
+    fn the_visitor_copy_names_every_column_of_events_in_order() {
+        use clickhouse::Row;
+        let names: Vec<&str> = EVENT_COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(names, <crate::rows::EventRow as Row>::COLUMN_NAMES);
+        let table = include_str!("../migrations/0017_visitor_events.sql");
+        let events = include_str!("../migrations/0001_events.sql");
+        let body = |sql: &'static str| sql[sql.find("(\n").unwrap()..sql.find("ENGINE").unwrap()].to_owned();
+        assert_eq!(body(table), body(events), "visitor_events has exactly the columns of events");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod enrich;
+pub mod erasure;
 pub mod fixtures;
 pub mod generate;
 pub mod ingest_support;
@@ -147,14 +148,31 @@ impl Stack {
         if opts.with_enrich {
             stack.start_enrich(opts.enrich_env.clone())?;
         }
+        stack.dashboard = Some(stack.start_dashboard(ringpath_dashboard_api::Options::default()).await?);
+        Ok(stack)
+    }
+
+    /// A dashboard-api on the test database, on port 0 (the stack's own, or
+    /// another replica beside it).
+    pub async fn start_dashboard(&self, options: ringpath_dashboard_api::Options) -> anyhow::Result<ringpath_dashboard_api::Running> {
+        let ch_settings = clickhouse_settings_at(&self.clickhouse_url, &self.database);
         let dash = ringpath_dashboard_api::Settings {
             listen: "127.0.0.1:0".parse()?,
             config_path: PathBuf::from("unused.toml"),
             reader: ch_settings.clone(),
             writer: ch_settings,
         };
-        stack.dashboard = Some(ringpath_dashboard_api::start(dash, opts.accounts).await?);
-        Ok(stack)
+        ringpath_dashboard_api::start_with(dash, self.accounts.clone(), options).await
+    }
+
+    /// Kills the stack's dashboard-api where it is (erasures cut off
+    /// mid-step, as a crash leaves them) and starts a new one with `options`.
+    pub async fn restart_dashboard_after_a_crash(&mut self, options: ringpath_dashboard_api::Options) -> anyhow::Result<()> {
+        if let Some(old) = self.dashboard.take() {
+            old.kill().await;
+        }
+        self.dashboard = Some(self.start_dashboard(options).await?);
+        Ok(())
     }
 
     pub fn topic_env(&self) -> HashMap<String, String> {

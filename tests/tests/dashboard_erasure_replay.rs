@@ -155,7 +155,11 @@ async fn an_erased_visitor_is_not_stored_again_when_kafka_redelivers_or_replays_
     stack.wait_count("SELECT count() FROM assignments", 2, Duration::from_secs(60)).await.unwrap();
     publish(&stack, &[], &[], &calls).await;
     stack.wait_count(&format!("SELECT count() FROM calls FINAL WHERE attribution = 'session' AND visitor_id IN ('{GONE}', '{KEPT}')"), 2, Duration::from_secs(60)).await.unwrap();
-    assert!(traces_of_the_erased_visitor(&stack).await.len() >= 10, "the visitor is stored everywhere before the erasure");
+    let before = traces_of_the_erased_visitor(&stack).await;
+    assert!(before.len() >= 10, "the visitor is stored everywhere before the erasure");
+    for table in ["events", "visitor_events", "sessions", "assignments", "calls"] {
+        assert!(before.iter().any(|hit| hit.table == table && hit.needle == GONE), "the scan finds the visitor in {table} before: {before:?}");
+    }
     let kept_before = kept_visitor(&stack).await;
     assert_eq!(kept_before, (2, 1, format!("{KEPT}/session")));
 

@@ -45,7 +45,7 @@ site_numbers = ["+15550100002"]
 /// (rows older than `days`, rows younger) of one account in one table, read in one query.
 async fn split(stack: &Stack, table: &str, account: &str, days: i64) -> (u64, u64) {
     let column = match table {
-        "events" => "ts",
+        "events" | "visitor_events" => "ts",
         "calls" | "sessions" => "started_at",
         _ => "assigned_at",
     };
@@ -69,7 +69,7 @@ async fn split(stack: &Stack, table: &str, account: &str, days: i64) -> (u64, u6
 /// (table, account, rows older than 45 days, rows younger) for every table and account.
 async fn census(stack: &Stack) -> Vec<(String, String, u64, u64)> {
     let mut out = Vec::new();
-    for table in ["events", "calls", "assignments", "sessions"] {
+    for table in ["events", "visitor_events", "calls", "assignments", "sessions"] {
         for account in ["acc_short", "acc_long", "acc_gone"] {
             let (old, young) = split(stack, table, account, 45).await;
             out.push((table.to_owned(), account.to_owned(), old, young));
@@ -120,6 +120,10 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
             row("events", "acc_short", 2, 2),
             row("events", "acc_long", 4, 0),
             row("events", "acc_gone", 3, 0),
+            // The events sorted by visitor: each of these names one.
+            row("visitor_events", "acc_short", 2, 2),
+            row("visitor_events", "acc_long", 4, 0),
+            row("visitor_events", "acc_gone", 0, 0),
             row("calls", "acc_short", 1, 1),
             row("calls", "acc_long", 1, 0),
             row("calls", "acc_gone", 0, 0),
@@ -141,6 +145,9 @@ async fn rows_past_an_accounts_retention_are_deleted_and_nothing_else() {
         row("events", "acc_short", 0, 2),
         row("events", "acc_long", 2, 0),
         row("events", "acc_gone", 1, 0),
+        row("visitor_events", "acc_short", 0, 2),
+        row("visitor_events", "acc_long", 2, 0),
+        row("visitor_events", "acc_gone", 0, 0),
         row("calls", "acc_short", 0, 1),
         row("calls", "acc_long", 1, 0),
         row("calls", "acc_gone", 0, 0),

@@ -241,9 +241,9 @@ pub struct Export {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErasureState {
-    /// rows or mutations about the visitor remain
+    /// steps, rows or mutations about the visitor remain
     Pending,
-    /// no row names the visitor and no mutation for them is pending
+    /// every step ran, no row names the visitor and no mutation for them is pending
     Done,
 }
 
@@ -269,12 +269,14 @@ pub struct ErasureStatus {
     pub remaining_rows: u64,
     /// unfinished ClickHouse mutations that erase them
     pub pending_mutations: u64,
+    /// steps of the erasure still to run (it runs after the 202, resumed after a restart)
+    pub steps_remaining: u64,
 }
 
 impl From<ringpath_store::erasure::ErasureStatus> for ErasureStatus {
     fn from(s: ringpath_store::erasure::ErasureStatus) -> ErasureStatus {
         let status = if s.done() { ErasureState::Done } else { ErasureState::Pending };
-        ErasureStatus { status, remaining_rows: s.remaining_rows, pending_mutations: s.pending_mutations }
+        ErasureStatus { status, remaining_rows: s.remaining_rows, pending_mutations: s.pending_mutations, steps_remaining: s.steps_remaining }
     }
 }
 
@@ -323,8 +325,8 @@ mod tests {
 
     #[test]
     fn erasure_answers_say_pending_until_nothing_is_left() {
-        let status = |remaining_rows, pending_mutations| ErasureStatus::from(ringpath_store::erasure::ErasureStatus { remaining_rows, pending_mutations }).status;
-        assert_eq!((status(0, 0), status(1, 0), status(0, 1)), (ErasureState::Done, ErasureState::Pending, ErasureState::Pending));
+        let status = |remaining_rows, pending_mutations, steps_remaining| ErasureStatus::from(ringpath_store::erasure::ErasureStatus { remaining_rows, pending_mutations, steps_remaining }).status;
+        assert_eq!((status(0, 0, 0), status(1, 0, 0), status(0, 1, 0), status(0, 0, 1)), (ErasureState::Done, ErasureState::Pending, ErasureState::Pending, ErasureState::Pending));
         let accepted = serde_json::to_value(ErasureAccepted::new("acc_a", "visitor_1")).unwrap();
         assert_eq!(accepted, serde_json::json!({"status": "pending", "status_url": "/v1/accounts/acc_a/visitors/visitor_1/erasure"}));
     }
